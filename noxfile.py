@@ -1,0 +1,113 @@
+"""Every set-up and test entry point of hooklab.
+
+    nox -t ci               what CI and the README run: every package on CPU, integration, lint
+    nox -s tests            the package x device matrix (gpu cells skip without CUDA)
+    nox -s integration      everything installed together, root tests/ (+ the fixture plugins)
+    nox -s lint             ruff on everything, mypy on core and cli
+    nox -s bench            the benchmarks/ scripts (side-by-side ratios)
+
+torch is installed first in every venv: ``torch==2.13.0`` by default (a CPU build on the project's
+machines; a bare ``torch`` would pull a multi-GB CUDA build). Set ``HOOKLAB_TORCH_SPEC`` to use
+another one, e.g. ``HOOKLAB_TORCH_SPEC="torch>=2.4"``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+TORCH = os.environ.get("HOOKLAB_TORCH_SPEC", "torch==2.13.0")
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.sessions = ["tests", "integration", "lint"]
+
+ENV = {"HOOKLAB_STRICT_PLUGINS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+       "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "2",
+       "MPLBACKEND": "Agg"}
+
+
+def _packages() -> dict[str, Path]:
+    pkgs = {"core": ROOT / "packages/core", "cli": ROOT / "packages/cli"}
+    plugins = ROOT / "packages/plugins"
+    if plugins.is_dir():
+        for p in sorted(plugins.iterdir()):
+            if (p / "pyproject.toml").is_file():
+                pkgs[p.name] = p
+    return pkgs
+
+
+PACKAGES = _packages()
+
+
+def _extras(path: Path) -> set[str]:
+    data = tomllib.loads((path / "pyproject.toml").read_text())
+    return set(data.get("project", {}).get("optional-dependencies", {}))
+
+
+def _spec(path: Path, *extras: str) -> str:
+    have = [e for e in extras if e in _extras(path)]
+    return f"{path}[{','.join(have)}]" if have else str(path)
+
+
+def _install(session: nox.Session, *paths: Path, torch: bool = True) -> None:
+    if torch:
+        session.install(TORCH)
+    specs = [_spec(ROOT / "packages/core", "testing")]
+    specs += [_spec(p, "test") for p in paths if p != ROOT / "packages/core"]
+    args: list[str] = []
+    for s in specs:
+        args += ["-e", s]
+    session.install(*args, "pytest-timeout")
+
+
+def _has_cuda() -> bool:
+    return shutil.which("nvidia-smi") is not None
+
+
+@nox.session
+@nox.parametrize("device", [nox.param("cpu", id="cpu", tags=["ci"]), nox.param("gpu", id="gpu")])
+@nox.parametrize("package", list(PACKAGES))
+def tests(session: nox.Session, package: str, device: str) -> None:
+    """One package's own tests in a venv with only core + that package (+ its test extras)."""
+    if device == "gpu" and not _has_cuda():
+        session.skip("no CUDA device here")
+    path = PACKAGES[package]
+    _install(session, path)
+    marker = "gpu" if device == "gpu" else "not gpu"
+    session.run("pytest", str(path / "tests"), "-m", marker, "-p", "no:cacheprovider",
+                "--timeout=900", *session.posargs, env=ENV, success_codes=[0, 5] if device == "gpu" else [0])
+
+
+@nox.session(tags=["ci"])
+def integration(session: nox.Session) -> None:
+    """Everything installed together (+ the fixture plugins under tests/fixtures), root tests/."""
+    _install(session, *PACKAGES.values())
+    fixtures = ROOT / "tests/fixtures"
+    for plugin in sorted(fixtures.glob("*/pyproject.toml")):
+        session.install("-e", str(plugin.parent))
+    session.run("pytest", "tests", "-p", "no:cacheprovider", "--timeout=1200", *session.posargs, env=ENV)
+
+
+@nox.session(tags=["ci"])
+def lint(session: nox.Session) -> None:
+    """ruff everywhere; mypy on core and cli."""
+    session.install("ruff>=0.6", "mypy>=1.10", "pydantic>=2.5", "types-PyYAML", "pluggy>=1.3",
+                    "click>=8.1", "platformdirs")
+    session.run("ruff", "check", ".")
+    session.run("mypy", "packages/core/src/hooklab", "packages/cli/src/hooklab_cli",
+                "--exclude", "hooklab/testing/")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks (side by side with the anchors; ratios appended to RESULTS.md)."""
+    _install(session, *PACKAGES.values())
+    session.install("psutil")
+    scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("bench_*.py"))
+    for script in scripts:
+        session.run("python", script, env=ENV)

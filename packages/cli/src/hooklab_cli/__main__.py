@@ -1,0 +1,3 @@
+from hooklab_cli.main import main
+
+main()
