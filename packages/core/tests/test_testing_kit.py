@@ -8,7 +8,14 @@ import openai
 import pytest
 import torch
 
-from hooklab.testing import FAMILIES, Reply, ScriptedOpenAIServer, save_tiny, tiny_model, tiny_tokenizer
+from hooklab.testing import (
+    FAMILIES,
+    Reply,
+    ScriptedOpenAIServer,
+    save_tiny,
+    tiny_model,
+    tiny_tokenizer,
+)
 
 
 def test_tokenizer_round_trips_text():
