@@ -1,0 +1,521 @@
+"""The logit lens: decode every layer's residual stream with the model's own final norm and unembedding.
+
+Two phases keep memory bounded:
+
+1. One forward pass with plain forward hooks captures, for the selected (prompt, position) rows
+   only, the hidden state at every hook point: ``[points, rows, hidden]`` (small: no vocabulary
+   dimension). The model's LM head is asked for one position only (``logits_to_keep=1``), so
+   the forward never builds ``[tokens, vocab]`` either.
+2. The ``points x rows`` matrix is decoded in chunks whose size comes from ``memory_budget``: each
+   chunk goes through final norm (each row with its own statistics), OPT's ``project_out`` where
+   present, the LM head and Gemma-2 style logit soft-capping, and is reduced at once to top-k, the
+   rank / probability / log-probability of the targets, entropy and KL to the final distribution.
+   ``[layers, tokens, vocab]`` is never held.
+
+Sublayer points (``layers.{i}.attn``, ``layers.{i}.mlp``) are decoded as the seed's ``h.N.attn``
+rows are: the residual stream entering block ``i`` plus what that sublayer writes to it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from hooklab.errors import DataError, HookPointError, ModelError
+from hooklab.models import hook_points
+
+from hooklab_lens.config import LensConfig
+from hooklab_lens.result import LensResult
+
+#: Bytes of working memory per decoded row per vocabulary entry (logits, exp, comparison mask).
+_BYTES_PER_ENTRY = 10
+
+
+def _parse_budget(budget: int | str) -> int:
+    if isinstance(budget, int):
+        return budget
+    s = str(budget).strip().upper().replace("IB", "B")
+    units = {"KB": 2**10, "MB": 2**20, "GB": 2**30, "B": 1}
+    for unit, mult in units.items():
+        if s.endswith(unit):
+            try:
+                return int(float(s[: -len(unit)]) * mult)
+            except ValueError:
+                break
+    try:
+        return int(s)
+    except ValueError:
+        raise DataError(f"memory_budget {budget!r} is not a size; use bytes or e.g. '512MB', '2GB'") from None
+
+
+# -- inputs -------------------------------------------------------------------------------------
+def _to_id_lists(tokenizer: Any, inputs: Any) -> tuple[list[list[int]], bool]:
+    """Turn text / ids / a batch into one list of token ids per prompt; True when it was text."""
+    import torch
+
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if isinstance(inputs, dict) or hasattr(inputs, "keys") and "input_ids" in inputs:
+        ids = inputs["input_ids"]
+        mask = inputs.get("attention_mask")
+        ids = ids.tolist() if torch.is_tensor(ids) else list(ids)
+        if ids and isinstance(ids[0], int):
+            ids = [ids]
+        if mask is not None:
+            mask = mask.tolist() if torch.is_tensor(mask) else list(mask)
+            mask = [mask] if mask and isinstance(mask[0], int) else mask
+            ids = [[t for t, m in zip(row, mrow, strict=True) if m] for row, mrow in zip(ids, mask, strict=True)]
+        return [list(map(int, r)) for r in ids], False
+    if torch.is_tensor(inputs):
+        if inputs.dim() == 1:
+            inputs = inputs.unsqueeze(0)
+        if inputs.dim() != 2 or inputs.dtype.is_floating_point:
+            raise DataError(f"token ids must be a 1-D or 2-D integer tensor, got shape {tuple(inputs.shape)}")
+        return inputs.tolist(), False
+    if isinstance(inputs, Sequence) and not isinstance(inputs, (bytes, bytearray)):
+        items = list(inputs)
+        if not items:
+            raise DataError("no input: pass a text, a list of texts, or token ids")
+        if all(isinstance(x, str) for x in items):
+            if tokenizer is None:
+                raise DataError("text input needs a tokenizer: logit_lens(model, tokenizer, text)")
+            for i, text in enumerate(items):
+                if not text.strip():
+                    raise DataError(f"prompt {i} is empty; give some text to look at")
+            enc = tokenizer(items, add_special_tokens=True)
+            return [list(map(int, r)) for r in enc["input_ids"]], True
+        if all(isinstance(x, int) for x in items):
+            return [list(items)], False
+        if all(isinstance(x, (list, tuple)) for x in items):
+            return [list(map(int, r)) for r in items], False
+    raise DataError(
+        f"cannot read input of type {type(inputs).__name__}: pass a text, a list of texts, "
+        f"a list of token ids, a tensor of ids or a tokenizer's BatchEncoding"
+    )
+
+
+def _context_length(model: Any) -> int | None:
+    cfg = getattr(model, "config", None)
+    for attr in ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length"):
+        value = getattr(cfg, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _check_lengths(ids: list[list[int]], model: Any, truncate: bool) -> list[list[int]]:
+    ctx = _context_length(model)
+    out = []
+    for i, row in enumerate(ids):
+        if not row:
+            raise DataError(f"prompt {i} has no tokens; give some text to look at")
+        if ctx is not None and len(row) > ctx:
+            if not truncate:
+                raise DataError(
+                    f"prompt {i} has {len(row)} tokens but the model's context is {ctx}; shorten it "
+                    f"or pass truncate=True (--truncate) to keep its last {ctx} tokens"
+                )
+            warnings.warn(f"prompt {i}: {len(row)} tokens truncated to the last {ctx} (the model's context)",
+                          stacklevel=3)
+            row = row[-ctx:]
+        out.append(row)
+    return out
+
+
+def _target_ids(tokenizer: Any, targets: Any, vocab: int) -> list[int] | None:
+    if targets is None:
+        return None
+    items = [targets] if isinstance(targets, (str, int)) else list(targets)
+    if not items:
+        raise DataError("targets is empty; give at least one token or leave it out (next token)")
+    out = []
+    for t in items:
+        if isinstance(t, int):
+            if not 0 <= t < vocab:
+                raise DataError(f"target id {t} is outside the vocabulary [0, {vocab})")
+            out.append(t)
+            continue
+        if tokenizer is None:
+            raise DataError(f"target {t!r} is text: pass a tokenizer or give the token id")
+        pieces = tokenizer.encode(t, add_special_tokens=False)
+        if len(pieces) != 1:
+            shown = " + ".join(repr(tokenizer.decode([p])) for p in pieces) or "nothing"
+            raise DataError(
+                f"target {t!r} is not a single token: it tokenizes as {shown} ({len(pieces)} tokens); "
+                f"pass one token (mind the leading space) or a token id"
+            )
+        out.append(int(pieces[0]))
+    return out
+
+
+def _select_positions(lengths: list[int], positions: Any) -> list[list[int]]:
+    if positions is None:
+        return [list(range(n)) for n in lengths]
+    wanted = [positions] if isinstance(positions, int) else list(positions)
+    if not wanted:
+        raise DataError("positions is empty; leave it out for every position")
+    out = []
+    for i, n in enumerate(lengths):
+        sel = []
+        for p in wanted:
+            if not -n <= int(p) < n:
+                raise DataError(f"position {p} is out of range for prompt {i} ({n} tokens: use {-n}..{n - 1})")
+            q = int(p) % n
+            if q not in sel:
+                sel.append(q)
+        out.append(sorted(sel))
+    return out
+
+
+# -- points -------------------------------------------------------------------------------------
+def _expand_points(model: Any, points: str | Sequence[str]) -> list[str]:
+    hp = hook_points(model)
+    n = hp.num_layers
+    names = [p.strip() for p in points.split(",")] if isinstance(points, str) else [str(p) for p in points]
+    if not names or not all(names):
+        raise HookPointError("points is empty; use resid, attn, mlp or hook-point names")
+    kinds = {"resid", "attn", "mlp"}
+    if all(p in kinds for p in names):
+        want = set(names)
+        out = ["layers.0.input"] if "resid" in want else []
+        for i in range(n):
+            for kind in ("attn", "mlp"):
+                if kind in want:
+                    if f"layers.{i}.{kind}" not in hp.names:
+                        raise HookPointError(f"this model has no {kind} sublayer hook point; "
+                                             f"use points='resid' or register an adapter")
+                    out.append(f"layers.{i}.{kind}")
+            if "resid" in want:
+                out.append(f"layers.{i}")
+        return out
+    out = []
+    for spec in names:
+        if spec in kinds:
+            raise HookPointError(f"mix of {spec!r} and hook-point names; use one style for points")
+        for p in hp.resolve(spec):
+            if p.name in {"unembed"}:
+                raise HookPointError("the 'unembed' point is already logits; pick a residual-stream point")
+            if p.name not in out:
+                out.append(p.name)
+    return out
+
+
+class _Decoder:
+    """final norm -> (project_out) -> LM head -> (soft-cap): the model's own way to logits."""
+
+    def __init__(self, model: Any) -> None:
+        hp = hook_points(model)
+        self.norm = hp.final_norm  # raises ModelError when missing: never skip the norm
+        self.head = hp.unembed  # raises ModelError when the model has no LM head
+        parent_path = hp.final_norm_path.rpartition(".")[0] if hp.final_norm_path else ""
+        parent = hp.modules.get(parent_path, model) if parent_path else model
+        # OPT with word_embed_proj_dim != hidden_size projects after the final norm
+        self.project_out = getattr(parent, "project_out", None)
+        cfg = getattr(model, "config", None)
+        cap = getattr(cfg, "final_logit_softcapping", None)
+        self.softcap = float(cap) if cap else None
+        weight = getattr(self.head, "weight", None)
+        if weight is None or weight.dim() != 2:
+            raise ModelError(f"the LM head {type(self.head).__name__} has no 2-D weight; cannot decode")
+        self.vocab = int(weight.shape[0])
+        self.hidden = int(weight.shape[1]) if self.project_out is None else int(self.project_out.weight.shape[1])
+
+    def __call__(self, h: Any) -> Any:
+        x = self.norm(h)
+        if self.project_out is not None:
+            x = self.project_out(x)
+        z = self.head(x)
+        if self.softcap is not None:
+            import torch
+
+            z = torch.tanh(z / self.softcap) * self.softcap
+        return z
+
+
+def _first(out: Any) -> Any:
+    # transformers 5 blocks return a tensor, 4.x a tuple; attention modules return (out, weights)
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _written_by(block: Any, name: str, sublayer: Any) -> Any:
+    """The module whose output a sublayer adds to the residual stream.
+
+    Gemma-2/3 and OLMo-2 blocks normalise each sublayer's output before adding it
+    (``post_attention_layernorm`` / ``post_feedforward_layernorm``); elsewhere it is the sublayer.
+    (In Llama-style blocks ``post_attention_layernorm`` is the MLP's *input* norm, hence the
+    ``post_feedforward_layernorm`` test.)
+    """
+    post_ff = getattr(block, "post_feedforward_layernorm", None)
+    post_attn = getattr(block, "post_attention_layernorm", None)
+    if post_ff is not None and post_attn is not None:
+        return post_attn if name.endswith(".attn") else post_ff
+    return sublayer
+
+
+def _capture(model: Any, points: list[str], batch_ids: Any, mask: Any, flat_sel: Any) -> dict[str, Any]:
+    """Run the model once; return {point: [rows, hidden]} for the selected flat (batch*seq) rows."""
+    import torch
+
+    hp = hook_points(model)
+    last = f"layers.{hp.num_layers - 1}"
+    needed = list(dict.fromkeys([*points, last]))
+    n_flat = batch_ids.numel()
+    store: dict[str, Any] = {}
+    resid_pre: dict[int, Any] = {}
+    handles = []
+
+    def rows(t: Any) -> Any:
+        t = _first(t)
+        # [batch, seq, hidden], or [batch*seq, hidden] as OPT's fc2 gives
+        ok = torch.is_tensor(t) and (t.dim() == 3 or (t.dim() == 2 and t.shape[0] == n_flat))
+        if not ok:
+            shape = tuple(t.shape) if torch.is_tensor(t) else type(t).__name__
+            raise ModelError(f"hook point output is not [batch, seq, hidden] (got {shape}); "
+                             f"pick a residual-stream point")
+        return t.reshape(-1, t.shape[-1]).index_select(0, flat_sel).detach()
+
+    try:
+        sub_layers = set()
+        for name in needed:
+            point = hp[name]
+            sublayer = name.endswith((".attn", ".mlp")) and point.layer is not None and name.startswith("layers.")
+            if sublayer:
+                sub_layers.add(point.layer)
+
+                def hook(mod: Any, args: Any, out: Any, name: str = name, layer: int = point.layer) -> None:
+                    store[name] = resid_pre[layer] + rows(out)
+            elif point.io == "input":
+
+                def hook(mod: Any, args: Any, kwargs: Any, name: str = name) -> None:  # type: ignore[misc]
+                    x = args[0] if args else kwargs.get("hidden_states")
+                    store[name] = rows(x)
+            else:
+
+                def hook(mod: Any, args: Any, out: Any, name: str = name) -> None:
+                    store[name] = rows(out)
+
+            module = _written_by(hp.layers[point.layer], name, point.module) if sublayer else point.module
+            if point.io == "input":
+                handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+            else:
+                handles.append(module.register_forward_hook(hook))
+        for layer in sorted(sub_layers):
+
+            def pre(mod: Any, args: Any, kwargs: Any, layer: int = layer) -> None:
+                x = args[0] if args else kwargs.get("hidden_states")
+                resid_pre[layer] = rows(x)
+
+            handles.append(hp.layers[layer].register_forward_pre_hook(pre, with_kwargs=True))
+        kwargs: dict[str, Any] = {"input_ids": batch_ids, "attention_mask": mask}
+        params = inspect.signature(model.forward).parameters
+        if "logits_to_keep" in params:  # the forward must not build [tokens, vocab] logits
+            kwargs["logits_to_keep"] = 1
+        elif "num_logits_to_keep" in params:
+            kwargs["num_logits_to_keep"] = 1
+        if "use_cache" in params:
+            kwargs["use_cache"] = False
+        with torch.no_grad():
+            model(**kwargs)
+    finally:
+        for h in handles:
+            h.remove()
+    missing = [n for n in needed if n not in store]
+    if missing:
+        raise ModelError(f"hook points {missing} never ran in the forward pass; pick other points")
+    return store
+
+
+def _plan(budget: int, vocab: int, n_points: int, n_rows: int, extra: int) -> tuple[int, int]:
+    """(positions per chunk, points per group) so one chunk stays inside ``budget`` bytes."""
+    per_row = vocab * (_BYTES_PER_ENTRY + extra)
+    final_row = vocab * 8  # the final distribution (logits + probs) of each position in the chunk
+    t = budget // (final_row + n_points * per_row)
+    if t >= 1:
+        return min(t, n_rows), n_points
+    g = max(1, (budget - final_row) // per_row)
+    return 1, min(int(g), n_points)
+
+
+def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_name: str,
+                targets: Any, topk: int, budget: int) -> dict[str, Any]:
+    """Reduce every (point, row) to statistics, chunk by chunk. Returns numpy arrays [P, N, ...]."""
+    import numpy as np
+    import torch
+
+    n_rows = store[final_name].shape[0]
+    n_points = len(points)
+    n_t = targets.shape[1]
+    device = store[final_name].device
+    extra = 0 if store[final_name].dtype == torch.float32 else 2
+    t_chunk, g_size = _plan(budget, dec.vocab, n_points, n_rows, extra)
+    k = min(topk, dec.vocab)
+    out = {
+        "topk_ids": np.zeros((n_points, n_rows, k), np.int64),
+        "topk_probs": np.zeros((n_points, n_rows, k), np.float32),
+        "target_rank": np.full((n_points, n_rows, n_t), -1, np.int64),
+        "target_logprob": np.full((n_points, n_rows, n_t), np.nan, np.float32),
+        "entropy": np.zeros((n_points, n_rows), np.float32),
+        "kl": np.zeros((n_points, n_rows), np.float32),
+    }
+    tgt_all = targets.to(device)
+
+    def rowdot(a: Any, b: Any) -> Any:  # per-row dot product without a [rows, vocab] temporary
+        return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).view(-1)
+
+    with torch.no_grad():
+        for s in range(0, n_rows, t_chunk):
+            e = min(n_rows, s + t_chunk)
+            t = e - s
+            zf = dec(store[final_name][s:e]).float()
+            mf = zf.amax(-1, keepdim=True)
+            zf.sub_(mf)
+            pf = zf.exp()
+            sf = pf.sum(-1, keepdim=True)
+            pf.div_(sf)
+            lse_f = (mf + sf.log()).view(-1)  # log-sum-exp of the original logits
+            pfzf = rowdot(pf, zf) + mf.view(-1)  # sum_v p_f * z_f  (z_f shifted back)
+            tgt = tgt_all[s:e]
+            valid = tgt >= 0
+            safe_tgt = tgt.clamp(min=0)
+            for g0 in range(0, n_points, g_size):
+                group = points[g0:g0 + g_size]
+                g = len(group)
+                h = torch.cat([store[p][s:e] for p in group], 0)
+                z = dec(h).float()  # [g*t, V]
+                del h
+                vals, idx = z.topk(k, dim=-1)
+                zt = z.gather(-1, safe_tgt.repeat(g, 1))  # [g*t, M]
+                rank = torch.stack([(z > zt[:, j:j + 1]).sum(-1) for j in range(n_t)], -1) + 1
+                cross = torch.cat([rowdot(z[i * t:(i + 1) * t], pf) for i in range(g)])
+                m = vals[:, :1]
+                z.sub_(m)
+                ez = z.exp()
+                se = ez.sum(-1)
+                zdot = rowdot(ez, z)
+                del ez, z
+                lse = m.view(-1) + se.log()
+                entropy = se.log() - zdot / se
+                kl = (pfzf.repeat(g) - lse_f.repeat(g) - cross + lse).clamp(min=0)
+                logp_t = zt - lse[:, None]
+                vmask = valid.repeat(g, 1)
+                sl = slice(g0, g0 + g)
+                out["topk_ids"][sl, s:e] = idx.view(g, t, k).cpu().numpy()
+                out["topk_probs"][sl, s:e] = (vals - lse[:, None]).exp().view(g, t, k).cpu().numpy()
+                out["target_rank"][sl, s:e] = torch.where(vmask, rank, -1).view(g, t, n_t).cpu().numpy()
+                out["target_logprob"][sl, s:e] = torch.where(vmask, logp_t, math.nan).view(g, t, n_t).cpu().numpy()
+                out["entropy"][sl, s:e] = entropy.view(g, t).cpu().numpy()
+                out["kl"][sl, s:e] = kl.view(g, t).cpu().numpy()
+    out["chunk"] = (t_chunk, g_size)
+    return out
+
+
+def logit_lens(
+    model: Any,
+    tokenizer: Any = None,
+    inputs: Any = None,
+    *,
+    points: str | Sequence[str] = "resid",
+    topk: int = 5,
+    targets: str | int | Sequence[str | int] | None = None,
+    positions: int | Sequence[int] | None = None,
+    memory_budget: int | str = 256 * 2**20,
+    truncate: bool = False,
+) -> LensResult:
+    """Decode the residual stream at every hook point with the model's final norm and LM head.
+
+    Args:
+        model: a Hugging Face causal LM (any family hook points resolve on), on any device/dtype.
+        tokenizer: its tokenizer; needed for text input, text targets and token strings.
+        inputs: a text, a list of texts (a batch; padded internally), token ids (list, list of
+            lists, 1-D/2-D tensor) or a tokenizer ``BatchEncoding`` (its attention mask is honoured).
+        points: ``"resid"`` (the stream entering block 0, then after every block), ``"attn"``,
+            ``"mlp"`` (stream entering block i plus that sublayer's output, like the seed's
+            ``h.N.attn``), a comma-separated mix (``"resid,attn"``), or a list of hook-point names.
+        topk: how many top tokens to keep per row.
+        targets: token(s) whose rank/probability to report (each must be one token); ``None``
+            means the actual next token (no target at a prompt's last position).
+        positions: positions to decode (negative counts from the end); ``None`` = all.
+        memory_budget: bytes (or ``"512MB"``) the chunked unembedding may hold at once.
+        truncate: keep the last ``context`` tokens of a too-long prompt (with a warning) instead
+            of raising.
+
+    Returns:
+        A :class:`~hooklab_lens.result.LensResult`.
+
+    Raises:
+        DataError: empty input, multi-token target, position out of range, prompt too long.
+        ModelError: the model has no final norm or no LM head we can find.
+        HookPointError: a point name does not resolve.
+    """
+    import torch
+
+    if inputs is None:
+        if isinstance(tokenizer, (str, list, tuple, dict)) or torch.is_tensor(tokenizer):
+            tokenizer, inputs = None, tokenizer
+        else:
+            raise DataError("no input: logit_lens(model, tokenizer, 'some text')")
+    if not isinstance(topk, int) or topk < 1:
+        raise DataError(f"topk must be a positive integer, got {topk!r}")
+    budget = _parse_budget(memory_budget)
+    dec = _Decoder(model)
+    names = _expand_points(model, points)
+    ids, _ = _to_id_lists(tokenizer, inputs)
+    ids = _check_lengths(ids, model, truncate)
+    for i, row in enumerate(ids):
+        bad = [t for t in row if not 0 <= t < dec.vocab]
+        if bad:
+            raise DataError(f"prompt {i} has token id {bad[0]} outside the model's vocabulary [0, {dec.vocab})")
+    target_list = _target_ids(tokenizer, targets, dec.vocab)
+    lengths = [len(r) for r in ids]
+    sel = _select_positions(lengths, positions)
+
+    param = next(model.parameters())
+    device = param.device
+    n_b, width = len(ids), max(lengths)
+    pad = getattr(getattr(model, "config", None), "pad_token_id", None)
+    pad = pad if isinstance(pad, int) and 0 <= pad < dec.vocab else 0
+    batch = torch.full((n_b, width), pad, dtype=torch.long)
+    mask = torch.zeros((n_b, width), dtype=torch.long)
+    for b, row in enumerate(ids):  # right padding: real tokens keep positions 0..n-1
+        batch[b, : len(row)] = torch.tensor(row)
+        mask[b, : len(row)] = 1
+    prompt_idx = [b for b in range(n_b) for _ in sel[b]]
+    pos = [p for b in range(n_b) for p in sel[b]]
+    flat = torch.tensor([b * width + p for b, p in zip(prompt_idx, pos, strict=True)], dtype=torch.long)
+    if target_list is None:
+        tgt = torch.tensor([[ids[b][p + 1] if p + 1 < len(ids[b]) else -1] for b, p in zip(prompt_idx, pos, strict=True)])
+    else:
+        tgt = torch.tensor([target_list] * len(pos), dtype=torch.long)
+
+    store = _capture(model, names, batch.to(device), mask.to(device), flat.to(device))
+    final_name = f"layers.{hook_points(model).num_layers - 1}"
+    stats = _decode_all(dec, store, names, final_name, tgt, topk, budget)
+    del store
+    return LensResult(
+        points=names,
+        prompts=ids,
+        prompt_idx=prompt_idx,
+        positions=pos,
+        target_ids=tgt.numpy(),
+        fixed_targets=target_list is not None,
+        tokenizer=tokenizer,
+        chunk=stats.pop("chunk"),
+        **stats,
+    )
+
+
+class LogitLensProbe:
+    """The ``lens`` probe: ``hooklab.get("probe", "lens", topk=3).run(model, "text", tokenizer=tok)``."""
+
+    def __init__(self, config: LensConfig | None = None) -> None:
+        self.config = config or LensConfig()
+
+    def run(self, model: Any, inputs: Any, tokenizer: Any = None, **overrides: Any) -> LensResult:
+        """Run :func:`logit_lens` with this probe's options (``overrides`` win). Returns a LensResult."""
+        from hooklab.config import validate
+
+        cfg = validate(LensConfig, {**self.config.model_dump(), **overrides}, where="lens probe")
+        return logit_lens(model, tokenizer, inputs, **cfg.model_dump())
