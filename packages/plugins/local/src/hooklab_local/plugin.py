@@ -13,3 +13,13 @@ _B = "hooklab_local.backend"
 def register_backends(register: Any) -> None:
     register("local", f"{_B}:LocalBackend", config=f"{_B}:LocalConfig",
              description="a transformers causal LM in this process (batched, left padding)")
+
+
+@hooklab.hookimpl
+def register_judges(register: Any) -> None:
+    # The judge logic is backend-agnostic (hooklab.judges); this names it after the backend.
+    from hooklab.judges import backend_judge
+
+    register("local", backend_judge("local"), config="hooklab.judges:JudgeConfig",
+             description="LLM judge (pairwise A/B, 1-5 scores) on a local transformers model; "
+                         "backend={model: PATH, device, ...}")
