@@ -44,3 +44,22 @@ def test_judge_without_a_key_for_a_remote_server_is_one_line(tmp_path):
     res = hooklab("judge", "pairwise", "--pairs", str(pairs), "--judge", "openai:gpt-4o-mini",
                   "--out", str(tmp_path / "run"))
     assert res.returncode == 2 and "OPENAI_API_KEY" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_an_openai_and_a_local_judge_in_one_command(openai_server, tmp_path):
+    pytest.importorskip("hooklab_local")
+    from hooklab.testing import save_tiny
+
+    model = save_tiny("gpt2", tmp_path / "tiny", num_layers=1, hidden_size=32)
+    openai_server.responder = BiasedJudge(first_bias=0.7)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in sample_pairs(12)))
+    out = tmp_path / "panel"
+    res = hooklab("judge", "pairwise", "--pairs", str(pairs), "--judge", "openai:scripted",
+                  "--judge", f"local:{model}", "--base-url", openai_server.base_url, "--set", "max_tokens=8",
+                  "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert len(openai_server.requests) == 12  # the local judge did not go to the server
+    report = json.loads((out / "report.json").read_text())
+    assert [r["judge"] for r in report["judges"]] == ["openai:scripted", f"local:{model}"]
+    assert report["agreement"]["method"] == "cohen"

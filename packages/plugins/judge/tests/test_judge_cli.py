@@ -145,6 +145,8 @@ def test_report_of_an_existing_folder_as_table(cli, pairs_file, tmp_path):
      "pairwise template must contain"),
     (["score", "--answers", "{pairs}", "--judge", "biased:biased-0.7", "--scale", "5"], "--scale"),
     (["report", "{empty}"], "holds no verdicts"),
+    (["pairwise", "--pairs", "{pairs}", "--judge", "biased:biased-0.7", "--base-url", "http://127.0.0.1:1/v1"],
+     "none of the judges talks to a server"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(cli, pairs_file, tmp_path, args, message):
     empty = tmp_path / "empty"

@@ -83,6 +83,7 @@ def _build_judges(specs: tuple[str, ...], config_path: str | None, overrides: tu
         raise ConfigError("give at least one --judge NAME:MODEL, e.g. --judge openai:gpt-4o-mini")
     base = load(JudgeConfig, config_path, overrides)
     judges = []
+    base_url_used = False
     for spec in specs:
         name, sep, model = spec.partition(":")
         if not sep or not name or not model:
@@ -90,12 +91,9 @@ def _build_judges(specs: tuple[str, ...], config_path: str | None, overrides: tu
         comp = hooklab.get_manager().registry.lookup("judge", name)  # unknown names list the installed ones
         options = base.model_dump(exclude_none=True)
         options["backend"] = {**options.get("backend", {}), "model": model}
-        if base_url is not None:
-            backend_cfg = hooklab.get_manager().registry.lookup("backend", name).load_config() \
-                if name in hooklab.components("backend") else None
-            if backend_cfg is not None and "base_url" not in getattr(backend_cfg, "model_fields", {}):
-                raise ConfigError(f"--base-url: the {name!r} backend has no base_url option (it runs in-process)")
+        if base_url is not None and _takes_base_url(name):
             options["backend"]["base_url"] = base_url
+            base_url_used = True
         runner = dict(options.get("runner", {}))
         if concurrency is not None:
             runner["concurrency"] = concurrency
@@ -110,10 +108,23 @@ def _build_judges(specs: tuple[str, ...], config_path: str | None, overrides: tu
         if not base.name:
             judge.name = f"{name}:{model}"
         judges.append(judge)
+    if base_url is not None and not base_url_used:
+        raise ConfigError("--base-url: none of the judges talks to a server (in-process backends "
+                          "have no base_url); use an openai judge, e.g. --judge openai:MODEL")
     names = [j.name for j in judges]
     if len(set(names)) != len(names):
         raise ConfigError(f"the same judge is given twice: {', '.join(names)}")
     return judges
+
+
+def _takes_base_url(backend_name: str) -> bool:
+    """Whether the backend of that name has a ``base_url`` option in its config model."""
+    import hooklab
+
+    if backend_name not in hooklab.components("backend"):
+        return False
+    config = hooklab.get_manager().registry.lookup("backend", backend_name).load_config()
+    return config is not None and "base_url" in getattr(config, "model_fields", {})
 
 
 def _progress(label: str) -> Any:
