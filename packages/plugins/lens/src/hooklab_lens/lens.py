@@ -30,8 +30,8 @@ from hooklab.models import hook_points
 from hooklab_lens.config import LensConfig
 from hooklab_lens.result import LensResult
 
-#: Bytes of working memory per decoded row per vocabulary entry (logits, exp, comparison mask).
-_BYTES_PER_ENTRY = 10
+#: Bytes of working memory per decoded row per vocabulary entry (logits, probabilities, rank mask).
+_BYTES_PER_ENTRY = 12
 
 
 def _parse_budget(budget: int | str) -> int:
@@ -332,11 +332,54 @@ def _plan(budget: int, vocab: int, n_points: int, n_rows: int, extra: int) -> tu
     """(positions per chunk, points per group) so one chunk stays inside ``budget`` bytes."""
     per_row = vocab * (_BYTES_PER_ENTRY + extra)
     final_row = vocab * 8  # the final distribution (logits + probs) of each position in the chunk
-    t = budget // (final_row + n_points * per_row)
+    t = budget // (n_points * per_row)
     if t >= 1:
         return min(t, n_rows), n_points
     g = max(1, (budget - final_row) // per_row)
     return 1, min(int(g), n_points)
+
+
+def _rowdot(a: Any, b: Any) -> Any:
+    """Per-row dot product of two [rows, vocab] matrices, without a [rows, vocab] temporary."""
+    import torch
+
+    return torch.einsum("rv,rv->r", a, b)
+
+
+class _Stats:
+    """Reduce a [rows, vocab] block of logits to the lens statistics (float32 throughout).
+
+    Passes over the block: softmax (one fused pass), top-k, one comparison per target (rank), a
+    row-dot for the entropy and one for the KL cross term. The log-sum-exp is recovered exactly
+    from the softmax as ``z_max - log p_max``, so small probabilities never underflow to -inf.
+    """
+
+    def __init__(self, topk: int) -> None:
+        self.k = topk
+        self._buf: Any = None
+        self._ones: Any = None
+
+    def softmax(self, z: Any, top: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
+        """(probabilities, log-sum-exp) of each row; ``top`` = (max logits, argmax) if known."""
+        p = z.softmax(-1)
+        m, arg = top if top is not None else z.max(-1, keepdim=True)
+        lse = m - p.gather(-1, arg).log()
+        return p, lse.view(-1)
+
+    def rank(self, z: Any, zt: Any) -> Any:
+        """1 + the number of tokens with a strictly higher logit than each target, [rows, M]."""
+        import torch
+
+        rows, vocab = z.shape
+        if self._buf is None or self._buf.shape[0] < rows or self._buf.shape[1] != vocab or self._buf.device != z.device:
+            self._buf = torch.empty((rows, vocab), dtype=torch.float32, device=z.device)
+            self._ones = torch.ones((vocab, 1), dtype=torch.float32, device=z.device)
+        buf = self._buf[:rows]
+        cols = []
+        for j in range(zt.shape[1]):
+            torch.gt(z, zt[:, j:j + 1], out=buf)  # a float mask, counted by a matrix-vector product
+            cols.append(buf @ self._ones)
+        return torch.cat(cols, -1).round_().long() + 1
 
 
 def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_name: str,
@@ -346,10 +389,12 @@ def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_n
     import torch
 
     n_rows = store[final_name].shape[0]
-    n_points = len(points)
     n_t = targets.shape[1]
     device = store[final_name].device
     extra = 0 if store[final_name].dtype == torch.float32 else 2
+    # the final layer is decoded first so its distribution is at hand for the KL of the others
+    order = sorted(range(len(points)), key=lambda i: points[i] != final_name)
+    n_points = len(points)
     t_chunk, g_size = _plan(budget, dec.vocab, n_points, n_rows, extra)
     k = min(topk, dec.vocab)
     out = {
@@ -361,53 +406,45 @@ def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_n
         "kl": np.zeros((n_points, n_rows), np.float32),
     }
     tgt_all = targets.to(device)
-
-    def rowdot(a: Any, b: Any) -> Any:  # per-row dot product without a [rows, vocab] temporary
-        return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).view(-1)
+    stats = _Stats(k)
 
     with torch.no_grad():
         for s in range(0, n_rows, t_chunk):
             e = min(n_rows, s + t_chunk)
             t = e - s
-            zf = dec(store[final_name][s:e]).float()
-            mf = zf.amax(-1, keepdim=True)
-            zf.sub_(mf)
-            pf = zf.exp()
-            sf = pf.sum(-1, keepdim=True)
-            pf.div_(sf)
-            lse_f = (mf + sf.log()).view(-1)  # log-sum-exp of the original logits
-            pfzf = rowdot(pf, zf) + mf.view(-1)  # sum_v p_f * z_f  (z_f shifted back)
             tgt = tgt_all[s:e]
             valid = tgt >= 0
             safe_tgt = tgt.clamp(min=0)
+            pf = lse_f = pfzf = None
+            if final_name not in points:
+                zf = dec(store[final_name][s:e]).float()
+                pf, lse_f = stats.softmax(zf)
+                pfzf = _rowdot(pf, zf)
+                del zf
             for g0 in range(0, n_points, g_size):
-                group = points[g0:g0 + g_size]
+                group = order[g0:g0 + g_size]
                 g = len(group)
-                h = torch.cat([store[p][s:e] for p in group], 0)
-                z = dec(h).float()  # [g*t, V]
-                del h
+                z = dec(torch.cat([store[points[i]][s:e] for i in group], 0)).float()  # [g*t, V]
                 vals, idx = z.topk(k, dim=-1)
+                p, lse = stats.softmax(z, (vals[:, :1], idx[:, :1]))
+                if pf is None:  # group 0 starts with the final layer
+                    pf, lse_f = p[:t].clone(), lse[:t].clone()
+                    pfzf = _rowdot(pf, z[:t])
                 zt = z.gather(-1, safe_tgt.repeat(g, 1))  # [g*t, M]
-                rank = torch.stack([(z > zt[:, j:j + 1]).sum(-1) for j in range(n_t)], -1) + 1
-                cross = torch.cat([rowdot(z[i * t:(i + 1) * t], pf) for i in range(g)])
-                m = vals[:, :1]
-                z.sub_(m)
-                ez = z.exp()
-                se = ez.sum(-1)
-                zdot = rowdot(ez, z)
-                del ez, z
-                lse = m.view(-1) + se.log()
-                entropy = se.log() - zdot / se
-                kl = (pfzf.repeat(g) - lse_f.repeat(g) - cross + lse).clamp(min=0)
-                logp_t = zt - lse[:, None]
+                rank = stats.rank(z, zt)
+                entropy = lse - _rowdot(p, z)
+                del p
+                cross = torch.einsum("gtv,tv->gt", z.view(g, t, -1), pf).reshape(-1)  # sum_v p_final * z
+                del z
+                kl = (pfzf.repeat(g) - lse_f.repeat(g) - cross + lse).clamp_(min=0)
                 vmask = valid.repeat(g, 1)
-                sl = slice(g0, g0 + g)
-                out["topk_ids"][sl, s:e] = idx.view(g, t, k).cpu().numpy()
-                out["topk_probs"][sl, s:e] = (vals - lse[:, None]).exp().view(g, t, k).cpu().numpy()
-                out["target_rank"][sl, s:e] = torch.where(vmask, rank, -1).view(g, t, n_t).cpu().numpy()
-                out["target_logprob"][sl, s:e] = torch.where(vmask, logp_t, math.nan).view(g, t, n_t).cpu().numpy()
-                out["entropy"][sl, s:e] = entropy.view(g, t).cpu().numpy()
-                out["kl"][sl, s:e] = kl.view(g, t).cpu().numpy()
+                rows = (np.asarray(group), slice(s, e))
+                out["topk_ids"][rows] = idx.view(g, t, k).cpu().numpy()
+                out["topk_probs"][rows] = (vals - lse[:, None]).exp().view(g, t, k).cpu().numpy()
+                out["target_rank"][rows] = torch.where(vmask, rank, -1).view(g, t, n_t).cpu().numpy()
+                out["target_logprob"][rows] = torch.where(vmask, zt - lse[:, None], math.nan).view(g, t, n_t).cpu().numpy()
+                out["entropy"][rows] = entropy.view(g, t).cpu().numpy()
+                out["kl"][rows] = kl.view(g, t).cpu().numpy()
     out["chunk"] = (t_chunk, g_size)
     return out
 
