@@ -149,6 +149,29 @@ def list_cmd(kind: str, as_json: bool) -> None:
         click.echo(f"{name.ljust(width)}  {comp.description}  [{comp.distribution or comp.plugin}]")
 
 
+@cli.group("plugin")
+def plugin_group() -> None:
+    """Write your own plugin."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(["probe", "schedule", "source", "backend", "judge", "trainer", "adapter"]),
+              help="The interface the generated component implements.")
+@click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Where to create the hooklab-NAME folder.")
+@click.option("--force", is_flag=True, help="Write into an existing, non-empty folder.")
+def plugin_new(name: str, kind: str, directory: str, force: bool) -> None:
+    """Generate the pip-installable package hooklab-NAME with one working KIND component.
+
+    It passes its own contract tests right after `pip install -e "hooklab-NAME[test]"`.
+    """
+    from hooklab_cli.scaffold import generate
+
+    root = generate(name, kind, directory, force=force)
+    click.echo(f"created {root}\nnext: pip install -e '{root}[test]' && pytest {root}/tests")
+
+
 def _add_plugin_commands() -> None:
     """Let each plugin add its verbs; a plugin that fails here is recorded, never fatal."""
     from hooklab.plugins import get_manager

@@ -32,8 +32,11 @@ class ComponentContract:
     options: ClassVar[dict[str, Any]] = {}
 
     def make(self, **overrides: Any) -> Any:
-        """Build the component under test (override for components that need more setup)."""
-        return hooklab.get(self.kind, self.name, **{**self.options, **overrides})
+        """Build the component under test (override for components that need more setup).
+
+        The options used are kept in ``self.last_options``."""
+        self.last_options = {**self.options, **overrides}
+        return hooklab.get(self.kind, self.name, **self.last_options)
 
     def test_is_registered_with_a_description(self) -> None:
         comp = hooklab.components(self.kind)[self.name]
@@ -180,3 +183,88 @@ class ProbeContract(ComponentContract):
         finally:
             handle.remove()
         assert no_hooks_left(model)
+
+
+class BackendContract(ComponentContract):
+    """An LLM backend: answers a chat request with text and usage, fills ``parsed`` for JSON
+    requests, and works under the batch runner with a journal (a rerun makes no new request)."""
+
+    kind = "backend"
+
+    def test_answers_a_chat_request(self) -> None:
+        from hooklab.llm import LLMRequest, LLMResponse
+
+        resp = self.make().complete_sync(LLMRequest.chat("Say hello."))
+        assert isinstance(resp, LLMResponse) and isinstance(resp.text, str)
+        assert resp.usage.prompt_tokens >= 0 and resp.usage.completion_tokens >= 0
+
+    def test_json_request_is_parsed_or_explained(self) -> None:
+        from hooklab.llm import LLMRequest
+
+        resp = self.make().complete_sync(LLMRequest.chat('Answer {"ok": true} in JSON.', json_mode=True))
+        assert resp.parsed is not None or resp.parse_error
+
+    def test_runner_with_journal_resumes_without_new_requests(self, tmp_path: Any) -> None:
+        from hooklab.llm import BatchRunner, Journal, LLMRequest
+
+        reqs = [LLMRequest.chat(f"item {i}") for i in range(4)]
+        with Journal(tmp_path / "j.db") as journal:
+            first = BatchRunner(self.make(), {"concurrency": 2}, journal=journal).run(reqs)
+            assert all(r.ok for r in first)
+            again = BatchRunner(self.make(), {"concurrency": 2}, journal=journal)
+            second = again.run(reqs)
+        assert [r.response.text for r in second] == [r.response.text for r in first]
+        assert again.stats.sent == 0 and again.stats.skipped == len(reqs)
+
+
+class JudgeContract(ComponentContract):
+    """A judge: pairwise verdicts map back to the original answers, both-order mode makes two calls
+    per item, scores stay in the scale or are ``None`` (never made up), and a report is produced."""
+
+    kind = "judge"
+    n_items: ClassVar[int] = 8
+
+    def items(self) -> list[Any]:
+        from hooklab.judges import PairItem
+
+        return [PairItem(str(i), f"Question {i}?", f"Answer one to {i}.", f"Answer two to {i}, longer.")
+                for i in range(self.n_items)]
+
+    def test_pairwise_verdicts_cover_every_item(self) -> None:
+        result = self.make(order="random").pairwise(self.items())
+        assert [v.id for v in result.verdicts] == [it.id for it in self.items()]
+        assert {v.winner for v in result.verdicts} <= {"answer1", "answer2", "tie", None}
+
+    def test_both_orders_asks_twice_per_item(self) -> None:
+        result = self.make(order="both").pairwise(self.items())
+        assert all(len(v.calls) == 2 for v in result.verdicts)
+        assert {c.order for c in result.verdicts[0].calls} == {"12", "21"}
+
+    def test_scores_are_in_scale_or_none(self) -> None:
+        from hooklab.judges import ScoreItem
+
+        judge = self.make()
+        result = judge.score([ScoreItem(str(i), "Question?", "An answer. " * (i + 1)) for i in range(4)])
+        low, high = judge.config.score.low, judge.config.score.high
+        assert all(v.score is None or low <= v.score <= high for v in result.verdicts)
+
+    def test_report_has_a_table(self) -> None:
+        report = self.make(order="both").pairwise(self.items()).report()
+        assert report.table()
+
+
+class TrainerContract(ComponentContract):
+    """A trainer: ``make().train()`` runs and returns a result; when the options name an
+    ``output_dir`` the run leaves files there."""
+
+    kind = "trainer"
+
+    def test_trains_and_writes_its_output(self) -> None:
+        from pathlib import Path
+
+        trainer = self.make()
+        result = trainer.train()
+        assert result is not None
+        out = self.last_options.get("output_dir")
+        if out:
+            assert any(Path(out).iterdir()), f"nothing written to {out}"
