@@ -158,6 +158,13 @@ def test_few_shot_output_without_a_verdict_is_a_config_error():
                                                  "output": "A is nicer"}]})
 
 
+def test_unbalanced_few_shot_verdicts_are_refused_unless_allowed():
+    shot = {"instruction": "q", "answer_a": "a", "answer_b": "b", "output": "Best answer: A"}
+    with pytest.raises(ConfigError, match=r"unbalanced \(2 A, 0 B\)"):
+        validate(PairwiseConfig, {"few_shot": [shot, shot]})
+    assert len(validate(PairwiseConfig, {"few_shot": [shot, shot], "balanced_few_shot": False}).few_shot) == 2
+
+
 def test_score_scale_must_be_increasing():
     with pytest.raises(ConfigError, match="high"):
         validate(ScoreConfig, {"low": 5, "high": 1})
@@ -201,6 +208,8 @@ def test_report_recovers_position_and_length_bias():
     assert stats["first_position_win_rate"] == pytest.approx(0.7, abs=0.05)
     assert stats["longer_answer_win_rate"] == pytest.approx(judge_model.expected_longer_win_rate, abs=0.05)
     assert stats["length_diff_correlation"] > 0.3
+    curve = stats["length_curve"]  # A wins more the longer it is than B
+    assert curve[0]["diff"] < 0 < curve[-1]["diff"] and curve[0]["a_rate"] < 0.5 < curve[-1]["a_rate"]
     assert stats["invalid_rate"] == 0
 
 

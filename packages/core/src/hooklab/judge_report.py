@@ -88,6 +88,22 @@ def _rate(k: int, n: int) -> float | None:
     return k / n if n else None
 
 
+def length_curve(diffs: Sequence[float], chose_a: Sequence[bool], bins: int = 8) -> list[dict[str, float]]:
+    """How often A wins as a function of len(A) - len(B): equal-count bins of the difference,
+    each ``{"diff": median difference, "a_rate": share of A verdicts, "n": calls}``."""
+    pairs = sorted(zip(diffs, chose_a, strict=True))
+    if not pairs:
+        return []
+    k = max(1, min(bins, len(pairs)))
+    out = []
+    for b in range(k):
+        chunk = pairs[b * len(pairs) // k:(b + 1) * len(pairs) // k]
+        if chunk:
+            out.append({"diff": float(chunk[len(chunk) // 2][0]),
+                        "a_rate": sum(a for _, a in chunk) / len(chunk), "n": float(len(chunk))})
+    return out
+
+
 # -- per-judge statistics -------------------------------------------------------------------------
 
 
@@ -122,6 +138,7 @@ def pairwise_stats(result: PairwiseResult) -> dict[str, Any]:
         "position_consistency": _rate(sum(bool(v.consistent) for v in both), len(both)) if both else None,
         "tie_rate": _rate(finals.count("tie"), len(finals) - finals.count(None)),
         "answer1_win_rate": _rate(decided.count("answer1"), len(decided)),
+        "length_curve": length_curve([c.len_a - c.len_b for c in decisive], [c.verdict == "A" for c in decisive]),
     }
 
 
@@ -284,7 +301,7 @@ class JudgeReport:
                        "invalid_rate", "tie_rate", "answer1_win_rate"]
         else:
             metrics = ["invalid_rate"]
-        fig, axes = plt.subplots(1, 2 if self.kind == "score" else 1, figsize=(9, 4), squeeze=False)
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), squeeze=False)
         ax = axes[0][0]
         n = len(self.rows)
         width = 0.8 / max(n, 1)
@@ -301,7 +318,18 @@ class JudgeReport:
             title += f" ({self.agreement['method']} kappa {self.agreement['kappa']:.2f})"
         ax.set_title(title)
         ax.legend(fontsize=8)
-        if self.kind == "score":
+        if self.kind == "pairwise":
+            ax2 = axes[0][1]
+            for row in self.rows:
+                curve = row.get("length_curve") or []
+                ax2.plot([p["diff"] for p in curve], [p["a_rate"] for p in curve], marker="o", label=row["judge"])
+            ax2.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+            ax2.axvline(0, color="grey", linestyle=":", linewidth=1)
+            ax2.set_ylim(0, 1)
+            ax2.set_xlabel("len(A) - len(B), characters")
+            ax2.set_ylabel("share of verdicts for A")
+            ax2.set_title("length bias")
+        else:
             ax2 = axes[0][1]
             for row in self.rows:
                 counts = row.get("score_counts", {})
@@ -353,7 +381,8 @@ def report(results: Sequence[PairwiseResult] | Sequence[ScoreResult]) -> JudgeRe
             rep.combined = pairwise_stats(majority_vote(results))  # type: ignore[arg-type]
             for k in ("first_position_win_rate", "longer_answer_win_rate", "length_diff_correlation",
                       "invalid_rate"):
-                rep.combined[k] = None  # a vote has no positions or calls of its own
+                rep.combined[k] = None
+            rep.combined["length_curve"] = []  # a vote has no positions or calls of its own
             rep.combined["invalid_rate"] = rep.combined.pop("invalid_item_rate")
         else:
             means = mean_scores(results)  # type: ignore[arg-type]

@@ -133,6 +133,9 @@ class PairwiseConfig(_Config):
     )
     seed: int = 0
     allow_tie: bool = Field(default=False, description="accept 'Best answer: tie' as a verdict")
+    balanced_few_shot: bool = Field(
+        default=True, description="require the few-shot verdicts to be balanced (A and B counts "
+        "differ by at most one): unbalanced examples teach a position bias")
 
     @field_validator("template")
     @classmethod
@@ -144,6 +147,11 @@ class PairwiseConfig(_Config):
         verdicts = [parse_verdict(ex.output, allow_tie=True) for ex in self.few_shot]
         if any(v is None for v in verdicts):
             raise ConfigError("every few-shot example's output must end with 'Best answer: A' (or B)")
+        a, b = verdicts.count("A"), verdicts.count("B")
+        if self.balanced_few_shot and abs(a - b) > 1:
+            raise ConfigError(
+                f"few-shot verdicts are unbalanced ({a} A, {b} B): they would teach a position bias; "
+                f"add examples for the other letter or set balanced_few_shot=false")
         return self
 
 

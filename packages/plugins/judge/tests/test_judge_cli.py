@@ -77,6 +77,8 @@ def test_pairwise_writes_verdicts_report_and_plot(cli, pairs_file, tmp_path):
     assert json.loads(lines[1])["calls"][0]["raw"].startswith("Reasoning:")
     assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "report.txt").read_text().startswith("judge")
+    stats = json.loads((out / "stats-biased_biased-0.7.json").read_text())
+    assert stats["total"] == 400 and stats["failed"] == 0
 
 
 def test_rerun_in_the_same_folder_asks_nothing_again(cli, pairs_file, tmp_path):

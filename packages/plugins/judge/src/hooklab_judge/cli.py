@@ -5,6 +5,7 @@ Every judge writes into the output folder as it goes:
 * ``journal.db`` — the backend layer's run journal: a rerun of the same command skips every
   request that had finished (kill it, run it again, nothing is asked twice);
 * ``verdicts-<judge>.jsonl`` / ``scores-<judge>.jsonl`` — one line per item with the raw outputs;
+* ``stats-<judge>.json`` — the runner's numbers: requests, retries, tokens, cost, failures;
 * ``report.json``, ``report.txt`` and ``report.png`` (with matplotlib) — the bias and quality report;
 * ``pairs.jsonl`` — with ``--action`` (pairwise: keep/drop/relabel the input pairs by the verdict,
   the majority vote with several judges) or ``--candidates`` (score: best vs worst per prompt).
@@ -217,6 +218,7 @@ def pairwise_cmd(pairs_path: str, judge_specs: tuple[str, ...], out_dir: str, ba
         res = j.pairwise(items)
         res.save(out / f"verdicts-{_slug(j.name)}.jsonl")
         click.echo(f"{j.name}: {j.stats.summary()}", err=True)
+        (out / f"stats-{_slug(j.name)}.json").write_text(json.dumps(j.stats.to_dict(), indent=2) + "\n")
         results.append(res)
     rep = _write_report(out, results)
     click.echo(rep.table())
@@ -282,6 +284,7 @@ def score_cmd(answers_path: str, judge_specs: tuple[str, ...], out_dir: str, bas
         res = j.score(items)
         res.save(out / f"scores-{_slug(j.name)}.jsonl")
         click.echo(f"{j.name}: {j.stats.summary()}", err=True)
+        (out / f"stats-{_slug(j.name)}.json").write_text(json.dumps(j.stats.to_dict(), indent=2) + "\n")
         results.append(res)
     rep = _write_report(out, results)
     click.echo(rep.table())
