@@ -411,3 +411,27 @@ def test_backend_plugins_register_judges_by_backend_name(hooklab_plugins):
     assert result.verdicts[0].winner == "answer2"
     with pytest.raises(ConfigError, match="order"):
         hooklab.get("judge", "scripted-test", order="sometimes")
+
+
+def test_the_demo_judge_server_writes_pairs_and_answers_over_http(tmp_path):
+    import subprocess
+    import sys
+    import urllib.request
+
+    pairs = tmp_path / "sample.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "hooklab.testing.judges", "--port", "0", "--pairs", str(pairs),
+                             "-n", "5"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("wrote 5 sample pairs")
+        base_url = proc.stdout.readline().split()[4]
+        item = json.loads(pairs.read_text().splitlines()[0])
+        prompt = pairwise_messages(PairwiseConfig(), item["prompt"], item["chosen"], item["rejected"])
+        req = urllib.request.Request(f"{base_url}/chat/completions", method="POST",
+                                     data=json.dumps({"model": "scripted", "messages": prompt}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            answer = json.loads(resp.read())["choices"][0]["message"]["content"]
+        assert parse_verdict(answer) in ("A", "B")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

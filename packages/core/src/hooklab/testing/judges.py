@@ -111,3 +111,37 @@ def ResponderBackend(responder: Any, *, name: str = "scripted", model: str = "sc
             return LLMResponse(text=str(responder(body, len(self.requests) - 1)), model=self.model)
 
     return _Backend()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m hooklab.testing.judges --port 8765 --pairs sample.jsonl``: write sample pairs
+    and serve a biased judge on 127.0.0.1 until interrupted (to try ``hooklab judge`` offline)."""
+    import argparse
+    import json
+    import time
+    from pathlib import Path
+
+    from hooklab.testing.server import ScriptedOpenAIServer
+
+    ap = argparse.ArgumentParser(prog="python -m hooklab.testing.judges", description=main.__doc__)
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--first-bias", type=float, default=0.7)
+    ap.add_argument("--garbage-rate", type=float, default=0.0)
+    ap.add_argument("--pairs", default=None, help="also write this many sample pairs here (JSONL)")
+    ap.add_argument("-n", type=int, default=400, help="number of sample pairs")
+    args = ap.parse_args(argv)
+    if args.pairs:
+        Path(args.pairs).write_text("".join(json.dumps(r) + "\n" for r in sample_pairs(args.n)))
+        print(f"wrote {args.n} sample pairs to {args.pairs}", flush=True)
+    judge = BiasedJudge(args.first_bias, garbage_rate=args.garbage_rate)
+    with ScriptedOpenAIServer(responder=judge, port=args.port) as server:
+        print(f"biased judge listening on {server.base_url} (Ctrl-C to stop)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
