@@ -8,6 +8,7 @@ The same judge over real HTTP is tested in hooklab-openai's tests.
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -235,6 +236,29 @@ def test_both_orders_turn_inconsistent_pairs_into_ties():
     # the judge is consistent exactly when its position bias does not fire: 1 - (2*0.7 - 1)
     assert stats["position_consistency"] == pytest.approx(0.6, abs=0.05)
     assert stats["tie_rate"] == pytest.approx(len(inconsistent) / N)
+
+
+def test_family_bias_is_measured_from_answer_sources(tmp_path):
+    # a "llama" judge that recognizes its own family's style ("Indeed.") and prefers it 80% of the time
+    def llama_judge(request, index):
+        text = request["messages"][-1]["content"]
+        a = text.split("Answer A:")[1].split("Answer B:")[0]
+        b = text.split("Answer B:")[1]
+        rng = random.Random(text)
+        own = "A" if "Indeed." in a else "B" if "Indeed." in b else None
+        pick = own if own and rng.random() < 0.8 else rng.choice("AB")
+        return f"Reasoning: ...\nBest answer: {pick}"
+
+    rows = [{"id": i, "prompt": f"q{i}", "chosen": f"Answer number {i}. Indeed.", "rejected": f"Answer number {i}.",
+             "m1": "llama-3-8b", "m2": "qwen2-7b"} for i in range(N)]
+    items = pair_items(rows, source1="m1", source2="m2")
+    result, _ = run_pairwise(llama_judge, items, family="llama")
+    stats = result.report().rows[0]
+    assert stats["own_family_win_rate"] == pytest.approx(0.9, abs=0.05)
+    assert "own family win %" in result.report().table()
+    assert PairwiseResult.load(result.save(tmp_path / "v.jsonl")).family == "llama"
+    unknown, _ = run_pairwise(llama_judge, items)  # no family given: not measured
+    assert unknown.report().rows[0]["own_family_win_rate"] is None
 
 
 def test_garbage_answers_are_counted_invalid_never_guessed():

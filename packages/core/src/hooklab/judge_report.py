@@ -139,7 +139,26 @@ def pairwise_stats(result: PairwiseResult) -> dict[str, Any]:
         "tie_rate": _rate(finals.count("tie"), len(finals) - finals.count(None)),
         "answer1_win_rate": _rate(decided.count("answer1"), len(decided)),
         "length_curve": length_curve([c.len_a - c.len_b for c in decisive], [c.verdict == "A" for c in decisive]),
+        "own_family_win_rate": own_family_win_rate(result),
     }
+
+
+def own_family_win_rate(result: PairwiseResult) -> float | None:
+    """Family bias: among decided pairs where exactly one answer's source contains the judge's
+    ``family`` (case-insensitive), the share won by that answer. ``None`` without a family or
+    without such pairs; 0.5 = no family bias."""
+    fam = (result.family or "").lower()
+    if not fam:
+        return None
+    own = total = 0
+    for v in result.verdicts:
+        if v.winner not in ("answer1", "answer2"):
+            continue
+        mine1, mine2 = fam in (v.source1 or "").lower(), fam in (v.source2 or "").lower()
+        if mine1 != mine2:
+            total += 1
+            own += (v.winner == "answer1") == mine1
+    return _rate(own, total)
 
 
 def score_stats(result: ScoreResult) -> dict[str, Any]:
@@ -177,7 +196,7 @@ def majority_vote(results: Sequence[PairwiseResult]) -> PairwiseResult:
             top, n = Counter(votes).most_common(1)[0]
             winner = top if n * 2 > len(votes) else "tie"
         first = tables[0][i]
-        out.append(PairVerdict(i, winner, [], None, first.len1, first.len2))
+        out.append(PairVerdict(i, winner, [], None, first.len1, first.len2, first.source1, first.source2))
     return PairwiseResult("majority(" + ",".join(r.judge for r in results) + ")", out, "mixed")
 
 
@@ -235,7 +254,7 @@ def _common_ids(results: Sequence[PairwiseResult] | Sequence[ScoreResult]) -> li
 
 _PAIR_COLUMNS = ["judge", "order", "items", "invalid_rate", "first_position_win_rate",
                  "longer_answer_win_rate", "length_diff_correlation", "position_consistency",
-                 "tie_rate", "answer1_win_rate"]
+                 "tie_rate", "answer1_win_rate", "own_family_win_rate"]
 _SCORE_COLUMNS = ["judge", "items", "invalid_rate", "mean_score", "length_score_correlation"]
 
 
@@ -270,6 +289,7 @@ class JudgeReport:
         """A plain-text table (rates as percentages), with the agreement line below."""
         cols = _PAIR_COLUMNS if self.kind == "pairwise" else _SCORE_COLUMNS
         rows = [*self.rows, *([self.combined] if self.combined else [])]
+        cols = [c for c in cols if c != "own_family_win_rate" or any(r.get(c) is not None for r in rows)]
         cells = [[_fmt(c, r.get(c)) for c in cols] for r in rows]
         heads = [c.replace("_rate", " %").replace("_", " ") for c in cols]
         widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(heads)]
@@ -299,6 +319,8 @@ class JudgeReport:
         if self.kind == "pairwise":
             metrics = ["first_position_win_rate", "longer_answer_win_rate", "position_consistency",
                        "invalid_rate", "tie_rate", "answer1_win_rate"]
+            if any(r.get("own_family_win_rate") is not None for r in self.rows):
+                metrics.append("own_family_win_rate")
         else:
             metrics = ["invalid_rate"]
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), squeeze=False)

@@ -192,6 +192,9 @@ class JudgeConfig(_Config):
 
     backend: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(default=None, description="label in reports (default: backend:model)")
+    family: str | None = Field(
+        default=None, description="the judge model's family, e.g. 'llama': the report measures how "
+        "often answers whose source contains it win (family bias)")
     pairwise: PairwiseConfig = Field(default_factory=PairwiseConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     order: Literal["random", "both", "fixed"] | None = None
@@ -334,6 +337,8 @@ class PairItem:
     prompt: str
     answer1: str
     answer2: str
+    source1: str | None = None  # who wrote answer1 (a model name), for the family-bias statistic
+    source2: str | None = None
 
 
 @dataclass(frozen=True)
@@ -378,6 +383,8 @@ class PairVerdict:
     consistent: bool | None = None
     len1: int = 0
     len2: int = 0
+    source1: str | None = None
+    source2: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -385,7 +392,8 @@ class PairVerdict:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PairVerdict:
         calls = [JudgeCall(**c) for c in d.get("calls", [])]
-        return cls(d["id"], d.get("winner"), calls, d.get("consistent"), d.get("len1", 0), d.get("len2", 0))
+        return cls(d["id"], d.get("winner"), calls, d.get("consistent"), d.get("len1", 0), d.get("len2", 0),
+                   d.get("source1"), d.get("source2"))
 
 
 @dataclass
@@ -410,11 +418,13 @@ class ScoreVerdict:
 
 @dataclass
 class PairwiseResult:
-    """The verdicts of one judge over a list of pairs (in input order)."""
+    """The verdicts of one judge over a list of pairs (in input order). ``family`` is the judge
+    model's family (for the family-bias statistic), when known."""
 
     judge: str
     verdicts: list[PairVerdict]
     order: str = "random"
+    family: str | None = None
     kind: str = field(default="pairwise", init=False)
 
     def by_id(self) -> dict[str, PairVerdict]:
@@ -447,14 +457,14 @@ class PairwiseResult:
 
     def save(self, path: str | Path) -> Path:
         """Write the verdicts (raw outputs included) as JSON Lines; returns the path."""
-        return _save_jsonl(path, {"judge": self.judge, "kind": self.kind, "order": self.order},
-                           [v.to_dict() for v in self.verdicts])
+        return _save_jsonl(path, {"judge": self.judge, "kind": self.kind, "order": self.order,
+                                  "family": self.family}, [v.to_dict() for v in self.verdicts])
 
     @classmethod
     def load(cls, path: str | Path) -> PairwiseResult:
         head, rows = _load_jsonl(path, "pairwise")
         return cls(head.get("judge", Path(path).stem), [PairVerdict.from_dict(r) for r in rows],
-                   head.get("order", "random"))
+                   head.get("order", "random"), head.get("family"))
 
 
 @dataclass
@@ -625,17 +635,21 @@ def _text(row: Mapping[str, Any], key: str, where: str) -> str:
 
 
 def pair_items(rows: Iterable[Mapping[str, Any]], *, prompt: str = "prompt", answer1: str = "chosen",
-               answer2: str = "rejected", id: str = "id") -> list[PairItem]:
+               answer2: str = "rejected", id: str = "id", source1: str | None = None,
+               source2: str | None = None) -> list[PairItem]:
     """Pairs from records (a preference dataset: ``prompt``/``chosen``/``rejected`` by default).
 
-    The id is the ``id`` column when present, else the row number. Raises :class:`DataError`
-    when a column is missing or ids repeat.
+    The id is the ``id`` column when present, else the row number. ``source1``/``source2`` name
+    optional columns saying which model wrote each answer (for the family-bias statistic).
+    Raises :class:`DataError` when a column is missing or ids repeat.
     """
     items = []
     for i, row in enumerate(rows):
         where = f"row {i}"
+        src1 = _text(row, source1, where) if source1 else None
+        src2 = _text(row, source2, where) if source2 else None
         items.append(PairItem(str(row.get(id, i)), _text(row, prompt, where), _text(row, answer1, where),
-                              _text(row, answer2, where)))
+                              _text(row, answer2, where), src1, src2))
     _unique([it.id for it in items])
     if not items:
         raise DataError("no pairs to judge: the input is empty")
@@ -769,8 +783,8 @@ class Judge:
         for item in items:
             winner, consistent = combine(calls[item.id])
             verdicts.append(PairVerdict(item.id, winner, calls[item.id], consistent, len(item.answer1),
-                                        len(item.answer2)))
-        return PairwiseResult(self.name, verdicts, order)
+                                        len(item.answer2), item.source1, item.source2))
+        return PairwiseResult(self.name, verdicts, order, self.config.family)
 
     def score(self, items: Sequence[ScoreItem]) -> ScoreResult:
         """Score every answer; an unparseable answer is recorded as ``None`` with its raw text."""

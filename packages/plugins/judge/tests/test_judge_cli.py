@@ -81,6 +81,19 @@ def test_pairwise_writes_verdicts_report_and_plot(cli, pairs_file, tmp_path):
     assert stats["total"] == 400 and stats["failed"] == 0
 
 
+def test_family_bias_from_source_columns(cli, tmp_path):
+    rows = [{**r, "m1": "llama-3" if k % 2 else "qwen2", "m2": "qwen2" if k % 2 else "llama-3"}
+            for k, r in enumerate(sample_pairs(100))]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = cli("judge", "pairwise", "--pairs", str(path), "--judge", "biased:biased-0.7", "--sources", "m1,m2",
+              "--family", "llama", "--out", str(tmp_path / "run"))
+    assert res.exit_code == 0, res.output
+    rate = json.loads((tmp_path / "run" / "report.json").read_text())["judges"][0]["own_family_win_rate"]
+    assert rate is not None and 0.3 < rate < 0.7  # this judge does not know families
+    assert "own family win %" in res.output
+
+
 def test_rerun_in_the_same_folder_asks_nothing_again(cli, pairs_file, tmp_path):
     args = ["judge", "pairwise", "--pairs", str(pairs_file), "--judge", "biased:biased-0.7", "--order",
             "both", "--out", str(tmp_path / "run")]
@@ -147,6 +160,7 @@ def test_report_of_an_existing_folder_as_table(cli, pairs_file, tmp_path):
      "pairwise template must contain"),
     (["score", "--answers", "{pairs}", "--judge", "biased:biased-0.7", "--scale", "5"], "--scale"),
     (["report", "{empty}"], "holds no verdicts"),
+    (["pairwise", "--pairs", "{pairs}", "--judge", "biased:biased-0.7", "--sources", "m1"], "two column names"),
     (["pairwise", "--pairs", "{pairs}", "--judge", "biased:biased-0.7", "--base-url", "http://127.0.0.1:1/v1"],
      "none of the judges talks to a server"),
 ])

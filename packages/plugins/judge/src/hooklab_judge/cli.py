@@ -195,23 +195,33 @@ def judge() -> None:
               help="random (default): a seeded A/B order per pair; both: both orders, "
                    "disagreement = tie; fixed: answer 1 always first (to measure position bias).")
 @click.option("--seed", type=int, default=None, help="Seed of the random order.")
+@click.option("--sources", default=None, metavar="COL1,COL2",
+              help="Columns naming the model that wrote answer 1 and answer 2 (for family bias).")
+@click.option("--family", default=None,
+              help="The judge model's family, e.g. llama: report how often answers whose source "
+                   "contains it win (family bias).")
 @click.option("--action", type=click.Choice(["keep", "drop", "relabel"]), default=None,
               help="Also write pairs.jsonl: keep pairs the judge agrees with, drop those it "
                    "rejects, or relabel (swap chosen/rejected where it prefers answer 2).")
 def pairwise_cmd(pairs_path: str, judge_specs: tuple[str, ...], out_dir: str, base_url: str | None,
                  concurrency: int | None, rpm: float | None, config_path: str | None,
                  overrides: tuple[str, ...], limit: int | None, id_col: str, prompt_col: str,
-                 a_col: str, b_col: str, order: str | None, seed: int | None, action: str | None) -> None:
+                 a_col: str, b_col: str, order: str | None, seed: int | None, sources: str | None,
+                 family: str | None, action: str | None) -> None:
     """Judge pairs of answers; write verdicts, the bias report and (with --action) new pairs."""
     from hooklab.judge_report import majority_vote
     from hooklab.judges import filter_pairs, label_agreement, pair_items
 
+    src = [c.strip() for c in sources.split(",")] if sources else [None, None]
+    if len(src) != 2 or (sources and not all(src)):
+        raise ConfigError(f"--sources {sources!r}: expected two column names, e.g. model_chosen,model_rejected")
     rows = _read_records(pairs_path, limit)
-    items = pair_items(rows, prompt=prompt_col, answer1=a_col, answer2=b_col, id=id_col)
+    items = pair_items(rows, prompt=prompt_col, answer1=a_col, answer2=b_col, id=id_col,
+                       source1=src[0], source2=src[1])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     judges = _build_judges(judge_specs, config_path, overrides, base_url, concurrency, rpm, out,
-                           order=order, seed=seed)
+                           order=order, seed=seed, family=family)
     results = []
     for j in judges:
         j.progress = _progress(j.name)
