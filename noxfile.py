@@ -90,7 +90,11 @@ def integration(session: nox.Session) -> None:
     # The example third-party plugin is installed like a user would; the broken fixture is not
     # (tests install it with pip --target into a temporary folder, see test_fixture_plugins.py).
     session.install("hatchling", "-e", str(ROOT / "tests/fixtures/hooklab-example"))
-    session.run("pytest", "tests", "-p", "no:cacheprovider", "--timeout=1200", *session.posargs, env=ENV)
+    examples = sorted(p.parent for p in (ROOT / "examples").glob("*/pyproject.toml"))
+    for example in examples:
+        session.install("-e", str(example))
+    session.run("pytest", "tests", *(str(e / "tests") for e in examples), "-p", "no:cacheprovider",
+                "--timeout=1200", *session.posargs, env=ENV)
 
 
 @nox.session(tags=["ci"])

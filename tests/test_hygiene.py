@@ -20,9 +20,11 @@ HEAVY = ("torch", "transformers", "trl", "peft", "openai", "datasets", "pyarrow"
 
 
 def _plugin_entry_points() -> list[tuple[str, str]]:
-    """(package dir, module) for every plugin entry point declared in packages/plugins/*."""
+    """(package dir, module) for every plugin entry point declared in packages/plugins/* and
+    examples/*."""
     out = []
-    for pyproject in sorted((ROOT / "packages/plugins").glob("*/pyproject.toml")):
+    pyprojects = [*(ROOT / "packages/plugins").glob("*/pyproject.toml"), *(ROOT / "examples").glob("*/pyproject.toml")]
+    for pyproject in sorted(pyprojects):
         data = tomllib.loads(pyproject.read_text())
         eps = data.get("project", {}).get("entry-points", {}).get("hooklab.plugins", {})
         out += [(pyproject.parent.name, module) for module in eps.values()]

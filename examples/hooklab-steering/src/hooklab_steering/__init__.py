@@ -1,0 +1,1 @@
+"""Example third-party hooklab plugin: steering vectors."""
