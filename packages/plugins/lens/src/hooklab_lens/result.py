@@ -264,7 +264,11 @@ def _layer_of(point: str) -> int:
 
 
 def _short(text: str, n: int = 10) -> str:
-    text = text.replace("\n", "\\n")
+    """A token as a cell label: spaces shown as '␣', control characters escaped, cut to ``n``."""
+    text = "".join(
+        "\\n" if c == "\n" else "\\t" if c == "\t" else f"\\x{ord(c):02x}" if ord(c) < 32 or ord(c) == 127 else c
+        for c in text
+    ).replace(" ", "␣")
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
