@@ -68,7 +68,7 @@ def run_pairwise(judge_model, items, **config):
     ("Reasoning: A is precise.\nBest answer: A", "A"),
     ("Reasoning: ...\nBest answer: B", "B"),
     ("**Best Answer:** (B)", "B"),
-    ("best answer - [a]", "A"),
+    ("best answer - [A]", "A"),
     ("Best answer: Answer B", "B"),
     ("Best answer is A.", "A"),
     ("Best answer: A\nOn reflection... Best answer: B", "B"),  # the last verdict wins
@@ -85,6 +85,7 @@ def test_parse_verdict_accepts_the_usual_shapes(text, expected):
     "Reasoning: (compare the two answers)\nBest answer: (A or B)",  # the template echoed back
     "Best answer: A or B", "I cannot decide.", "", None, "{\"oops\": ", "Both are fine.",
     "Best answer: tie",  # ties are invalid unless allowed
+    "The best answer is a matter of taste.", "best answer: a tie",
 ])
 def test_parse_verdict_rejects_garbage(text):
     assert parse_verdict(text) is None

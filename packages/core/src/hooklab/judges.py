@@ -217,8 +217,9 @@ class JudgeConfig(_Config):
 # -- parsing --------------------------------------------------------------------------------------
 
 # "Best answer: A", "**Best answer:** (B)", "Best Answer - [A]", "best answer: Answer A" ... but
-# never the template's own "Best answer: (A or B)" echoed back.
-_LETTER = r"[\s*_\"'`\(\[]*(?:answer\s+)?([AB])\b(?![ \t]*(?:or|/|and|,)[ \t]*\(?[AB]\b)"
+# never the template's own "Best answer: (A or B)" echoed back. The letter must be a capital:
+# "the best answer is a matter of taste" names no answer.
+_LETTER = r"[\s*_\"'`\(\[]*(?:answer\s+)?((?-i:[AB]))\b(?![ \t]*(?:or|/|and|,)[ \t]*\(?[AB]\b)"
 _VERDICT_RE = re.compile(r"best[\s*_]*answer[\s*_]*(?:is|:|-|–|=)?" + _LETTER, re.IGNORECASE)
 _TIE_RE = re.compile(
     r"best[\s*_]*answer[\s*_]*(?:is|:|-|–|=)?[\s*_\"'`\(\[]*(tie|both|neither|equal)", re.IGNORECASE
