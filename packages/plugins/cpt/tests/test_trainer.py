@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -151,3 +152,16 @@ def test_importing_the_plugin_imports_no_heavy_library() -> None:
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_accumulation_equals_a_bigger_batch_and_bf16_autocast_runs(corpora, tmp_path) -> None:
+    base = {"model": str(corpora["model"]), "max_steps": 2, "progress": False, "eval": {},
+            "data": {"new": str(corpora["d2"]), "old": str(corpora["d1"]), "replay": "weak", "block_size": 16},
+            "schedule": {"name": "constant", "lr": 1e-3}}
+    accum = train({**base, "output_dir": str(tmp_path / "a"), "batch_size": 1, "grad_accum": 4})
+    batch = train({**base, "output_dir": str(tmp_path / "b"), "batch_size": 4, "grad_accum": 1})
+    assert accum.losses == pytest.approx(batch.losses, abs=1e-5)
+    bf16 = train({**base, "output_dir": str(tmp_path / "c"), "batch_size": 4, "precision": "bf16"})
+    assert all(math.isfinite(x) for x in bf16.losses)
+    assert bf16.losses[0] != batch.losses[0]  # autocast really ran in bf16
+    assert bf16.losses == pytest.approx(batch.losses, abs=0.05)

@@ -162,6 +162,22 @@ def _use_bf16(precision: str) -> bool:
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
+def _accelerator(mixed_precision: str, cpu: bool) -> Any:
+    """An ``Accelerator``; in a single process, a second run with another precision resets
+    accelerate's process-wide state instead of failing."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+
+    try:
+        return Accelerator(mixed_precision=mixed_precision, cpu=cpu)
+    except ValueError:
+        if PartialState().num_processes > 1:
+            raise ConfigError(f"this process already runs accelerate with another precision; "
+                              f"launch a new process for precision={mixed_precision!r}") from None
+        AcceleratorState._reset_state(reset_partial_state=True)
+        return Accelerator(mixed_precision=mixed_precision, cpu=cpu)
+
+
 def _truncate_jsonl(path: Path, step: int) -> None:
     if not path.is_file():
         return
@@ -196,8 +212,7 @@ def train(config: CPTConfig | dict[str, Any]) -> CPTResult:
     L = cfg.data.block_size
     # cpu=True without CUDA: several processes (torchrun / `accelerate launch --multi_gpu`) then
     # train with the gloo backend instead of finding no GPU
-    acc = Accelerator(mixed_precision="bf16" if _use_bf16(cfg.precision) else "no",
-                      cpu=not torch.cuda.is_available())
+    acc = _accelerator("bf16" if _use_bf16(cfg.precision) else "no", cpu=not torch.cuda.is_available())
     main = acc.is_main_process
     out = Path(cfg.output_dir)
 
