@@ -7,6 +7,7 @@ import pytest
 
 import hooklab
 from hooklab.judges import PairItem, ScoreItem
+from hooklab.testing.contracts import JudgeContract
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +40,12 @@ def test_a_tiny_local_judge_scores_are_none_or_in_range(model_path):
     result = judge.score([ScoreItem("s0", "Say hi.", "hi"), ScoreItem("s1", "Say bye.", "bye")])
     assert all(v.score is None or 1 <= v.score <= 5 for v in result.verdicts)
     assert all(v.raw is not None for v in result.verdicts)
+
+
+class TestLocalJudgeContract(JudgeContract):
+    name = "local"
+    n_items = 3
+
+    @pytest.fixture(autouse=True)
+    def _tiny_model(self, model_path):
+        self.options = {"backend": {"model": model_path, "device": "cpu", "batch_size": 6}, "max_tokens": 6}

@@ -17,6 +17,7 @@ import pytest
 import hooklab
 from hooklab.judges import pair_items, score_items
 from hooklab.testing import Reply
+from hooklab.testing.contracts import JudgeContract
 from hooklab.testing.judges import BiasedJudge, sample_pairs
 
 N = 480
@@ -114,3 +115,14 @@ def test_kill_and_rerun_sends_no_request_twice(openai_server, judge, tmp_path):
     assert len(rerun) == 300 - len(finished)  # 150 pairs x 2 orders, minus what had finished
     assert not finished & set(rerun)  # nothing finished before the kill is asked again
     assert all(v.winner is not None for v in result.verdicts)
+
+
+
+class TestOpenAIJudgeContract(JudgeContract):
+    name = "openai"
+
+    @pytest.fixture(autouse=True)
+    def _scripted_server(self, openai_server, monkeypatch):
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        openai_server.responder = BiasedJudge()
+        self.options = {"backend": {"model": "scripted", "base_url": openai_server.base_url}}
