@@ -127,7 +127,11 @@ class LLMRequest:
                 "temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # not dataclasses.asdict: it deep-copies, and this runs once per journaled request
+        return {"messages": self.messages, "model": self.model, "json_mode": self.json_mode,
+                "json_schema": self.json_schema, "temperature": self.temperature,
+                "max_tokens": self.max_tokens, "seed": self.seed, "id": self.id,
+                "metadata": self.metadata}
 
 
 @dataclass
@@ -165,9 +169,11 @@ class LLMResponse:
     latency_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["usage"] = asdict(self.usage)
-        return d
+        return {"text": self.text, "model": self.model,
+                "usage": {"prompt_tokens": self.usage.prompt_tokens,
+                          "completion_tokens": self.usage.completion_tokens},
+                "parsed": self.parsed, "parse_error": self.parse_error,
+                "finish_reason": self.finish_reason, "raw": self.raw, "latency_s": self.latency_s}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LLMResponse:

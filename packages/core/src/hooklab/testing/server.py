@@ -162,6 +162,9 @@ class ScriptedOpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle's algorithm on, the body waits for
+            # the client's delayed ACK (~40 ms per request on Linux). Real servers set TCP_NODELAY.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # silence per-request logs
                 pass
@@ -209,7 +212,10 @@ class ScriptedOpenAIServer:
                     body = json.dumps(payload).encode()
                 self._send(reply.status, body, reply.headers)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # many clients connect at once (concurrency tests, benchmarks)
+
+        self._httpd = Server(("127.0.0.1", self._port), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="scripted-openai", daemon=True)
         self._thread.start()
