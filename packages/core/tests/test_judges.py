@@ -305,6 +305,23 @@ def test_rerun_with_a_journal_sends_nothing_twice(tmp_path):
     assert [v.winner for v in first.verdicts] == [v.winner for v in second.verdicts]
 
 
+def test_async_api_inside_a_running_event_loop():
+    import asyncio
+
+    items = pair_items(sample_pairs(20))
+
+    async def main():
+        judge = Judge(ResponderBackend(BiasedJudge()), {"order": "both"})
+        pairs = await judge.apairwise(items)
+        scores = await judge.ascore(score_items([{"prompt": "q", "answer": "a b c"}]))
+        return pairs, scores
+
+    pairs, scores = asyncio.run(main())
+    sync, _ = run_pairwise(BiasedJudge(), items, order="both")
+    assert [v.winner for v in pairs.verdicts] == [v.winner for v in sync.verdicts]
+    assert scores.verdicts[0].score == 1
+
+
 def test_duplicate_ids_are_a_data_error():
     with pytest.raises(DataError, match="duplicate"):
         pair_items([{"id": 1, "prompt": "q", "chosen": "a", "rejected": "b"}] * 2)

@@ -735,6 +735,12 @@ class Judge:
     def complete(self, requests: list[tuple[str, list[dict[str, str]]]]) -> list[str | BaseException | None]:
         """Send ``(id, messages)`` requests through the batch runner; the text of each answer in
         order, or a :class:`~hooklab.errors.BackendError` for a request that failed for good."""
+        import asyncio
+
+        return asyncio.run(self.acomplete(requests))
+
+    async def acomplete(self, requests: list[tuple[str, list[dict[str, str]]]]) -> list[str | BaseException | None]:
+        """:meth:`complete` for code already inside an event loop (notebooks, async apps)."""
         from hooklab.errors import BackendError
         from hooklab.llm import BatchRunner, LLMRequest
 
@@ -744,7 +750,7 @@ class Judge:
         runner = BatchRunner(self.backend, cfg.runner, journal=cfg.journal, progress=self.progress,
                              close_backend=True)
         try:
-            results = runner.run(reqs)
+            results = await runner.arun(reqs)
         finally:
             if runner.journal is not None:
                 runner.journal.close()
@@ -758,19 +764,41 @@ class Judge:
         ``order`` (``random``, ``both``, ``fixed``) and ``seed`` override the config's.
         Raises :class:`DataError` for duplicate item ids.
         """
+        order, plan, requests = self._pairwise_requests(items, order, seed)
+        return self._pairwise_result(items, order, plan, self.complete(requests))
+
+    async def apairwise(self, items: Sequence[PairItem], *, order: str | None = None,
+                        seed: int | None = None) -> PairwiseResult:
+        """:meth:`pairwise` for code already inside an event loop (``await judge.apairwise(items)``)."""
+        order, plan, requests = self._pairwise_requests(items, order, seed)
+        return self._pairwise_result(items, order, plan, await self.acomplete(requests))
+
+    def score(self, items: Sequence[ScoreItem]) -> ScoreResult:
+        """Score every answer; an unparseable answer is recorded as ``None`` with its raw text."""
+        requests = self._score_requests(items)
+        return self._score_result(items, self.complete(requests))
+
+    async def ascore(self, items: Sequence[ScoreItem]) -> ScoreResult:
+        """:meth:`score` for code already inside an event loop."""
+        requests = self._score_requests(items)
+        return self._score_result(items, await self.acomplete(requests))
+
+    def _pairwise_requests(self, items: Sequence[PairItem], order: str | None, seed: int | None
+                           ) -> tuple[str, list[tuple[PairItem, str]], list[tuple[str, list[dict[str, str]]]]]:
         cfg = self.config.pairwise
         order = order or cfg.order
         seed = cfg.seed if seed is None else seed
         _unique([it.id for it in items])
-        plan: list[tuple[PairItem, str]] = []
-        for item in items:
-            for o in presentation_orders(item.id, order, seed):
-                plan.append((item, o))
+        plan = [(item, o) for item in items for o in presentation_orders(item.id, order, seed)]
         requests = []
         for item, o in plan:
             a, b = (item.answer1, item.answer2) if o == "12" else (item.answer2, item.answer1)
             requests.append((f"{item.id}|{o}", pairwise_messages(cfg, item.prompt, a, b)))
-        outputs = self.complete(requests)
+        return order, plan, requests
+
+    def _pairwise_result(self, items: Sequence[PairItem], order: str, plan: list[tuple[PairItem, str]],
+                         outputs: list[str | BaseException | None]) -> PairwiseResult:
+        cfg = self.config.pairwise
         calls: dict[str, list[JudgeCall]] = {}
         for (item, o), out in zip(plan, outputs, strict=True):
             raw, error = _split(out)
@@ -787,12 +815,12 @@ class Judge:
                                         len(item.answer2), item.source1, item.source2))
         return PairwiseResult(self.name, verdicts, order, self.config.family)
 
-    def score(self, items: Sequence[ScoreItem]) -> ScoreResult:
-        """Score every answer; an unparseable answer is recorded as ``None`` with its raw text."""
-        cfg = self.config.score
+    def _score_requests(self, items: Sequence[ScoreItem]) -> list[tuple[str, list[dict[str, str]]]]:
         _unique([it.id for it in items])
-        requests = [(f"{it.id}|score", score_messages(cfg, it.prompt, it.answer)) for it in items]
-        outputs = self.complete(requests)
+        return [(f"{it.id}|score", score_messages(self.config.score, it.prompt, it.answer)) for it in items]
+
+    def _score_result(self, items: Sequence[ScoreItem], outputs: list[str | BaseException | None]) -> ScoreResult:
+        cfg = self.config.score
         verdicts = []
         for item, out in zip(items, outputs, strict=True):
             raw, error = _split(out)
