@@ -50,6 +50,17 @@ def test_report_recovers_the_biases_of_a_judge_over_http(openai_server, judge):
     assert stats["invalid_rate"] == 0
 
 
+def test_random_order_over_http_leaves_no_position_bias_in_final_verdicts(openai_server, judge):
+    openai_server.responder = BiasedJudge(first_bias=0.7)
+    rows = [{"id": f"e{i}", "prompt": f"q{i}", "chosen": f"answer one {i:04d}", "rejected": f"answer two {i:04d}"}
+            for i in range(N)]  # equal lengths: only the position bias decides
+    fixed = judge(order="fixed").pairwise(pair_items(rows)).report().rows[0]
+    randomized = judge(order="random").pairwise(pair_items(rows)).report().rows[0]
+    assert fixed["answer1_win_rate"] == pytest.approx(0.7, abs=0.05)
+    assert randomized["answer1_win_rate"] == pytest.approx(0.5, abs=0.05)
+    assert randomized["first_position_win_rate"] == pytest.approx(0.7, abs=0.05)  # the bias is still measured
+
+
 def test_both_orders_over_http_make_inconsistent_pairs_ties(openai_server, judge):
     openai_server.responder = BiasedJudge(first_bias=0.7)
     result = judge(order="both").pairwise(pair_items(sample_pairs(N)))
