@@ -100,6 +100,17 @@ def test_client_errors_are_not_retried(openai_server, backend):
     assert len(openai_server.requests) == 1
 
 
+def test_slow_answers_run_concurrently(openai_server):
+    backend = hooklab.get("backend", "openai", model="scripted", base_url=openai_server.base_url,
+                          timeout=30)
+    openai_server.default = Reply.json({"slow": True}, delay=0.3)
+    runner = BatchRunner(backend, {"concurrency": 8})
+    results = runner.run([LLMRequest.chat(f"q{i}", json_mode=True) for i in range(16)])
+    assert all(r.ok and r.response.parsed == {"slow": True} for r in results)
+    assert runner.stats.sent == 16 and runner.stats.retries == 0
+    assert all(r.response.latency_s >= 0.3 for r in results)
+
+
 def test_a_storm_of_faults_loses_nothing(openai_server, backend):
     faults = [Reply.rate_limited(0.05), Reply.server_error(), Reply.malformed(), Reply.truncated(),
               Reply.timeout(1.0)]
