@@ -14,6 +14,7 @@ another one, e.g. ``HOOKLAB_TORCH_SPEC="torch>=2.4"``.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -54,14 +55,47 @@ def _spec(path: Path, *extras: str) -> str:
     return f"{path}[{','.join(have)}]" if have else str(path)
 
 
+def _project(path: Path) -> dict:
+    return tomllib.loads((path / "pyproject.toml").read_text()).get("project", {})
+
+
+def _local_dists() -> dict[str, Path]:
+    """First-party distribution name -> source folder (packages, examples, test fixtures)."""
+    dirs = [*PACKAGES.values(), *(ROOT / "examples").glob("*"), *(ROOT / "tests/fixtures").glob("*")]
+    return {_project(d)["name"]: d for d in dirs if (d / "pyproject.toml").is_file()}
+
+
+def _req_name(req: str) -> str:
+    return re.split(r"[\[<>=!~; ]", req.strip(), maxsplit=1)[0].lower()
+
+
+def _first_party_closure(paths: list[Path], extras: tuple[str, ...] = ("test",)) -> list[Path]:
+    """``paths`` plus every first-party package they need (dependencies and the given extras),
+    recursively: those are installed from this checkout, never looked up on an index."""
+    local = _local_dists()
+    seen: dict[Path, None] = {}
+    todo = list(paths)
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen[path] = None
+        proj = _project(path)
+        reqs = list(proj.get("dependencies", []))
+        for extra in extras:
+            reqs += proj.get("optional-dependencies", {}).get(extra, [])
+        todo += [local[_req_name(r)] for r in reqs if _req_name(r) in local]
+    return list(seen)
+
+
 def _install(session: nox.Session, *paths: Path, torch: bool = True) -> None:
     if torch:
         session.install(TORCH)
-    specs = [_spec(ROOT / "packages/core", "testing")]
-    specs += [_spec(p, "test") for p in paths if p != ROOT / "packages/core"]
-    args: list[str] = []
-    for s in specs:
-        args += ["-e", s]
+    core = ROOT / "packages/core"
+    args: list[str] = ["-e", _spec(core, "testing")]
+    for p in _first_party_closure([*paths]):
+        if p != core:
+            args += ["-e", _spec(p, "test")]
     session.install(*args, "pytest-timeout")
 
 
@@ -105,6 +139,23 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("mypy", "packages/core/src/hooklab", "packages/cli/src/hooklab_cli",
                 "--exclude", "hooklab/testing/")
+
+
+@nox.session
+def notorch(session: nox.Session) -> None:
+    """hooklab-core, -cli, -openai and -prefgen (+ test extras) in a venv WITHOUT torch or
+    transformers: proves the OpenAI path (backend, runner, journal, prefgen, CLI) needs neither."""
+    pkgs = [ROOT / "packages/core", ROOT / "packages/cli", ROOT / "packages/plugins/openai",
+            ROOT / "packages/plugins/prefgen"]
+    args: list[str] = []
+    for p in pkgs:
+        args += ["-e", _spec(p, "test")]
+    session.install(*args, "pytest-timeout")
+    session.run("python", "-c", "import importlib.util as u, sys; bad = [m for m in ('torch', "
+                "'transformers') if u.find_spec(m)]; sys.exit(f'installed: {bad}' if bad else 0)")
+    session.run("pytest", str(ROOT / "packages/core/tests/test_llm.py"),
+                str(ROOT / "packages/plugins/openai/tests"), str(ROOT / "packages/plugins/prefgen/tests"),
+                "-p", "no:cacheprovider", "--timeout=600", *session.posargs, env=ENV)
 
 
 @nox.session
