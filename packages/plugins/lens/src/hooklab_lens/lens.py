@@ -424,27 +424,35 @@ def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_n
             for g0 in range(0, n_points, g_size):
                 group = order[g0:g0 + g_size]
                 g = len(group)
-                z = dec(torch.cat([store[points[i]][s:e] for i in group], 0)).float()  # [g*t, V]
-                vals, idx = z.topk(k, dim=-1)
+                # position-major rows ([t, g]) so the KL cross term is one batched product, no copy
+                h = torch.stack([store[points[i]][s:e] for i in group], 1).view(t * g, -1)
+                z = dec(h).float()  # [t*g, V]
+                del h
+                vals, idx = z.max(-1, keepdim=True) if k == 1 else z.topk(k, dim=-1)
                 p, lse = stats.softmax(z, (vals[:, :1], idx[:, :1]))
                 if pf is None:  # group 0 starts with the final layer
-                    pf, lse_f = p[:t].clone(), lse[:t].clone()
-                    pfzf = _rowdot(pf, z[:t])
-                zt = z.gather(-1, safe_tgt.repeat(g, 1))  # [g*t, M]
+                    pf = p.view(t, g, -1)[:, 0].clone()
+                    lse_f = lse.view(t, g)[:, 0].clone()
+                    pfzf = _rowdot(pf, z.view(t, g, -1)[:, 0])
+                zt = z.gather(-1, safe_tgt.repeat_interleave(g, 0))  # [t*g, M]
                 rank = stats.rank(z, zt)
                 entropy = lse - _rowdot(p, z)
                 del p
-                cross = torch.einsum("gtv,tv->gt", z.view(g, t, -1), pf).reshape(-1)  # sum_v p_final * z
+                cross = torch.bmm(z.view(t, g, -1), pf.unsqueeze(2)).view(t, g)  # sum_v p_final * z
                 del z
-                kl = (pfzf.repeat(g) - lse_f.repeat(g) - cross + lse).clamp_(min=0)
-                vmask = valid.repeat(g, 1)
+                kl = (pfzf[:, None] - lse_f[:, None] - cross + lse.view(t, g)).clamp_(min=0)
+                vmask = valid.repeat_interleave(g, 0)
                 rows = (np.asarray(group), slice(s, e))
-                out["topk_ids"][rows] = idx.view(g, t, k).cpu().numpy()
-                out["topk_probs"][rows] = (vals - lse[:, None]).exp().view(g, t, k).cpu().numpy()
-                out["target_rank"][rows] = torch.where(vmask, rank, -1).view(g, t, n_t).cpu().numpy()
-                out["target_logprob"][rows] = torch.where(vmask, zt - lse[:, None], math.nan).view(g, t, n_t).cpu().numpy()
-                out["entropy"][rows] = entropy.view(g, t).cpu().numpy()
-                out["kl"][rows] = kl.view(g, t).cpu().numpy()
+
+                def put(key: str, value: Any, *tail: int) -> None:
+                    out[key][rows] = value.reshape(t, g, *tail).transpose(0, 1).cpu().numpy()
+
+                put("topk_ids", idx, k)
+                put("topk_probs", (vals - lse[:, None]).exp(), k)
+                put("target_rank", torch.where(vmask, rank, -1), n_t)
+                put("target_logprob", torch.where(vmask, zt - lse[:, None], math.nan), n_t)
+                put("entropy", entropy)
+                put("kl", kl)
     out["chunk"] = (t_chunk, g_size)
     return out
 
