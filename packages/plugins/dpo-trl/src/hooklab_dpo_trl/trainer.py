@@ -300,6 +300,10 @@ class DPORun:
                 p.requires_grad_(False)
         return ref
 
+    def trainer_kwargs(self) -> dict[str, Any]:
+        """Extra ``DPOTrainer`` arguments (the LoRA trainer passes its ``peft_config``)."""
+        return {}
+
     def save_final(self, trainer: Any, tokenizer: Any, path: Path) -> None:
         """Save the trained model and tokenizer to ``path``."""
         trainer.save_model(str(path))
@@ -389,7 +393,8 @@ class DPORun:
         cls = _trl_trainer_class()
         try:
             trainer = cls(model=model, ref_model=ref, args=args, processing_class=tok, train_dataset=train_ds,
-                          callbacks=[progress], hl_cache=cache, hl_schedule=self._schedule or cfg.schedule)
+                          callbacks=[progress], hl_cache=cache, hl_schedule=self._schedule or cfg.schedule,
+                          **self.trainer_kwargs())
         except (ValueError, KeyError) as exc:
             raise DataError(f"TRL could not prepare the run: {' '.join(str(exc).split())[:300]}") from exc
         self.trainer = trainer
