@@ -172,3 +172,10 @@ def test_importing_the_plugin_imports_no_client():
     code = "import sys, hooklab_openai.plugin; print([m for m in ('openai', 'torch') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_one_backend_serves_several_runs(openai_server, backend):
+    runner = BatchRunner(backend, close_backend=False)
+    first = runner.run([LLMRequest.chat("a")])
+    second = runner.run([LLMRequest.chat("b")])  # a new event loop: the client is renewed
+    assert first[0].ok and second[0].ok and len(openai_server.requests) == 2

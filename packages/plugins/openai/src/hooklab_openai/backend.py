@@ -132,12 +132,24 @@ class OpenAIBackend(LLMBackend):
         self._key = key
         self._client: Any = None
         self._response_cls: Any = None
+        self._client_loop: Any = None
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
 
     def _get_client(self) -> Any:
+        import asyncio
+
+        try:
+            loop: Any = asyncio.get_running_loop()
+        except RuntimeError:  # set-up outside a loop (benchmarks warm the client this way)
+            loop = None
+        if self._client is not None and loop is not None and self._client_loop not in (None, loop):
+            # the client's connections belong to an event loop that has finished (a second
+            # asyncio.run): start a fresh client rather than fail with "Event loop is closed"
+            self._client = None
         if self._client is None:
+            self._client_loop = loop
             try:
                 import openai
             except ImportError as exc:  # pragma: no cover - openai is a dependency
