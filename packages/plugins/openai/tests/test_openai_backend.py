@@ -179,3 +179,16 @@ def test_one_backend_serves_several_runs(openai_server, backend):
     first = runner.run([LLMRequest.chat("a")])
     second = runner.run([LLMRequest.chat("b")])  # a new event loop: the client is renewed
     assert first[0].ok and second[0].ok and len(openai_server.requests) == 2
+
+
+def test_connection_errors_are_retried_then_reported(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    backend = hooklab.get("backend", "openai", model="m", base_url=f"http://127.0.0.1:{port}/v1")
+    runner = BatchRunner(backend, {**FAST, "max_retries": 2})
+    [res] = runner.run([LLMRequest.chat("x")])
+    assert not res.ok and "connection failed" in res.error
+    assert runner.stats.errors_by_kind == {"connection": 3} and runner.stats.sent == 3
