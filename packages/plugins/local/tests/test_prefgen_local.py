@@ -90,3 +90,23 @@ def test_a_memorising_tiny_model_yields_a_filtered_preference_dataset_offline(tm
     assert row["chosen"] == second and row["rejected"] == "Because it comes from the model."
     assert row["model"] == "memorised" and row["verbatim"] and row["article_id"] == "a1"
     assert result.stats["samples"]["dedupe"] == 1
+
+
+@pytest.mark.slow
+def test_the_cli_runs_offline_with_a_local_model_path(tmp_path):
+    from click.testing import CliRunner
+
+    from hooklab.testing import save_tiny
+    from hooklab_cli import main as cli_main
+
+    if not SAMPLE.is_file():
+        pytest.skip("sample_articles.json not found next to hooklab-prefgen")
+    path = save_tiny("gpt2", tmp_path / "m", num_layers=1, hidden_size=32, max_positions=2048)
+    cli_main._add_plugin_commands()
+    res = CliRunner().invoke(cli_main.cli, [
+        "prefgen", "--docs", str(SAMPLE), "--llm", f"local:{path}", "--out", str(tmp_path / "o"),
+        "--concurrency", "3", "--set", "prompt.max_tokens=4", "--set", "backend.device=cpu", "--quiet"])
+    assert res.exit_code == 0, res.output
+    stats = json.loads((tmp_path / "o" / "stats.json").read_text())
+    assert stats["backend"] == "local" and stats["model"] == str(path)
+    assert stats["requests"] == 3 and stats["failed_requests"] == 0 and stats["parse_failures"] == 3
