@@ -95,10 +95,14 @@ class CPTResult:
     losses: list[float]
     report: ForgettingReport
     resumed_from: int = 0
+    precision: str = "no"
+    device: str = "cpu"
+    processes: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"output_dir": str(self.output_dir), "steps": self.steps, "final_loss": self.final_loss,
-                "resumed_from": self.resumed_from, "summary": self.report.summary()}
+                "resumed_from": self.resumed_from, "precision": self.precision, "device": self.device,
+                "processes": self.processes, "summary": self.report.summary()}
 
 
 class CPTTrainer:
@@ -199,7 +203,6 @@ def train(config: CPTConfig | dict[str, Any]) -> CPTResult:
     """
     import torch
     import torch.nn.functional as F
-    from accelerate import Accelerator
     from hooklab_schedules import build_schedule, to_lambda_lr
     from safetensors.torch import load_model, save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -386,7 +389,8 @@ def train(config: CPTConfig | dict[str, Any]) -> CPTResult:
     all_losses = [json.loads(line)["loss"] for line in metrics.read_text().splitlines() if line.strip()] \
         if main else losses
     result = CPTResult(out, max_steps, all_losses[-1] if all_losses else float("nan"), all_losses,
-                       report, resumed_from=start)
+                       report, resumed_from=start, precision=str(acc.mixed_precision),
+                       device=str(acc.device), processes=world)
     if main:
         (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
     acc.wait_for_everyone()
