@@ -176,3 +176,17 @@ def test_plugin_module_imports_nothing_heavy():
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_docs_offline_example_runs(capsys):
+    """The runnable example of docs/lens.md (the block after 'Offline with the test kit')."""
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[4] / "docs" / "lens.md"
+    if not doc.is_file():
+        pytest.skip("docs/ not beside the package (installed elsewhere)")
+    text = doc.read_text()
+    block = text.split("Offline with the test kit", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    exec(compile(block, str(doc), "exec"), {})
+    out = capsys.readouterr().out
+    assert "layers.3" in out and "top1_prob" in out

@@ -223,15 +223,25 @@ class _Decoder:
         self.vocab = int(weight.shape[0])
         self.hidden = int(weight.shape[1]) if self.project_out is None else int(self.project_out.weight.shape[1])
 
-    def __call__(self, h: Any) -> Any:
+    def __call__(self, h: Any, out: Any = None) -> Any:
+        """Float32 logits of the rows ``h``; written into ``out`` (a reused buffer) when the LM
+        head is a plain float32 ``nn.Linear`` — fresh multi-megabyte allocations cost as much as
+        the softmax on CPU."""
+        import torch
+
         x = self.norm(h)
         if self.project_out is not None:
             x = self.project_out(x)
-        z = self.head(x)
+        head = self.head
+        if out is not None and type(head) is torch.nn.Linear and head.weight.dtype == torch.float32 \
+                and x.dtype == torch.float32 and not head._forward_hooks and not head._forward_pre_hooks:
+            z = torch.matmul(x, head.weight.t(), out=out[: x.shape[0]])
+            if head.bias is not None:
+                z.add_(head.bias)
+        else:
+            z = head(x).float()
         if self.softcap is not None:
-            import torch
-
-            z = torch.tanh(z / self.softcap) * self.softcap
+            z = z.div_(self.softcap).tanh_().mul_(self.softcap)
         return z
 
 
@@ -356,12 +366,23 @@ class _Stats:
 
     def __init__(self, topk: int) -> None:
         self.k = topk
-        self._buf: Any = None
+        self._bufs: dict[str, Any] = {}
         self._ones: Any = None
 
-    def softmax(self, z: Any, top: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
+    def buffer(self, name: str, rows: int, vocab: int, device: Any) -> Any:
+        """A reused float32 [rows, vocab] buffer (allocated once per decoding)."""
+        import torch
+
+        buf = self._bufs.get(name)
+        if buf is None or buf.shape[0] < rows or buf.shape[1] != vocab or buf.device != device:
+            buf = self._bufs[name] = torch.empty((rows, vocab), dtype=torch.float32, device=device)
+        return buf[:rows]
+
+    def softmax(self, z: Any, top: tuple[Any, Any] | None = None, out: Any = None) -> tuple[Any, Any]:
         """(probabilities, log-sum-exp) of each row; ``top`` = (max logits, argmax) if known."""
-        p = z.softmax(-1)
+        import torch
+
+        p = torch.softmax(z, -1, out=out) if out is not None else z.softmax(-1)
         m, arg = top if top is not None else z.max(-1, keepdim=True)
         lse = m - p.gather(-1, arg).log()
         return p, lse.view(-1)
@@ -371,10 +392,9 @@ class _Stats:
         import torch
 
         rows, vocab = z.shape
-        if self._buf is None or self._buf.shape[0] < rows or self._buf.shape[1] != vocab or self._buf.device != z.device:
-            self._buf = torch.empty((rows, vocab), dtype=torch.float32, device=z.device)
+        buf = self.buffer("mask", rows, vocab, z.device)
+        if self._ones is None or self._ones.shape[0] != vocab or self._ones.device != z.device:
             self._ones = torch.ones((vocab, 1), dtype=torch.float32, device=z.device)
-        buf = self._buf[:rows]
         cols = []
         for j in range(zt.shape[1]):
             torch.gt(z, zt[:, j:j + 1], out=buf)  # a float mask, counted by a matrix-vector product
@@ -417,7 +437,7 @@ def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_n
             safe_tgt = tgt.clamp(min=0)
             pf = lse_f = pfzf = None
             if final_name not in points:
-                zf = dec(store[final_name][s:e]).float()
+                zf = dec(store[final_name][s:e])
                 pf, lse_f = stats.softmax(zf)
                 pfzf = _rowdot(pf, zf)
                 del zf
@@ -426,10 +446,11 @@ def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_n
                 g = len(group)
                 # position-major rows ([t, g]) so the KL cross term is one batched product, no copy
                 h = torch.stack([store[points[i]][s:e] for i in group], 1).view(t * g, -1)
-                z = dec(h).float()  # [t*g, V]
+                rows_n = t * g
+                z = dec(h, out=stats.buffer("logits", rows_n, dec.vocab, device))  # [t*g, V] float32
                 del h
                 vals, idx = z.max(-1, keepdim=True) if k == 1 else z.topk(k, dim=-1)
-                p, lse = stats.softmax(z, (vals[:, :1], idx[:, :1]))
+                p, lse = stats.softmax(z, (vals[:, :1], idx[:, :1]), out=stats.buffer("probs", rows_n, dec.vocab, device))
                 if pf is None:  # group 0 starts with the final layer
                     pf = p.view(t, g, -1)[:, 0].clone()
                     lse_f = lse.view(t, g)[:, 0].clone()
