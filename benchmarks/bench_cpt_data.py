@@ -6,6 +6,9 @@ Variants (each in its own process, so peak RSS is its own):
   the whole corpus, tokenize it at once, slice every block into tensors up front.
 * ``mixer-1x`` / ``mixer-10x``: hooklab's streaming ``ReplayMixer`` (JSONL read lazily, 5 % replay of
   old data, tokenize in batches, pack into blocks) over the same corpus and over one 10x larger.
+* ``cpt-trainer-small``: the real ``hooklab_cpt.train`` loop (mixer in a prefetch thread + the same
+  step as ``train-small``): if the data path starved training its tokens/s would fall below
+  ``train-small``'s.
 * ``train-tiny`` / ``train-small``: what the cpt training step consumes (forward, backward,
   clipping, AdamW) on the GPU if there is one, else the CPU, for a tiny GPT-2 (2 layers, hidden 64) and a small one (4 layers, hidden 256).
 
@@ -122,6 +125,31 @@ def _train(layers: int, hidden: int, batch: int, steps: int = 8):
     return run
 
 
+def _e2e(layers: int, hidden: int, batch: int, steps: int = 24):
+    """The real cpt trainer (mixer + prefetch thread + training step), fp32: median tokens/s."""
+
+    def run():
+        import statistics
+
+        from hooklab_cpt import train
+
+        from hooklab.testing.models import save_tiny
+
+        new, old = _corpus_files(1)
+        model = save_tiny("gpt2", Path(new).parent / "m", num_layers=layers, hidden_size=hidden)
+        out = Path(new).parent / "run"
+        train({"model": str(model), "output_dir": str(out), "max_steps": steps, "batch_size": batch,
+               "progress": False, "precision": "fp32",
+               "data": {"new": new, "old": old, "replay": "weak", "block_size": BLOCK},
+               "schedule": {"name": "constant", "lr": 1e-3}})
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][4:]
+        tok_s = statistics.median(r["tok_s"] for r in rows)
+        return {"seconds": len(rows) * batch * BLOCK / tok_s, "tokens": len(rows) * batch * BLOCK,
+                "tok_s": tok_s}
+
+    return run
+
+
 def _with_result(fn):
     def variant(p):
         return fn()
@@ -139,6 +167,7 @@ if __name__ == "__main__":
             "mixer-10x": _with_result(_mixer(10)),
             "train-tiny": _with_result(_train(2, 64, 16)),
             "train-small": _with_result(_train(4, 256, 8)),
+            "cpt-trainer-small": _with_result(_e2e(4, 256, 8)),
         },
         baseline="seed-loader-1x",
         params={"block_size": BLOCK, "replay": 0.05},

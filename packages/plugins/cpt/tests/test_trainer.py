@@ -165,3 +165,21 @@ def test_accumulation_equals_a_bigger_batch_and_bf16_autocast_runs(corpora, tmp_
     assert all(math.isfinite(x) for x in bf16.losses)
     assert bf16.losses[0] != batch.losses[0]  # autocast really ran in bf16
     assert bf16.losses == pytest.approx(batch.losses, abs=0.05)
+
+
+def test_prefetch_keeps_order_and_raises_the_producers_error() -> None:
+    from hooklab_cpt.trainer import prefetch
+
+    assert list(prefetch(iter(range(1000)), 7)) == list(range(1000))
+
+    def broken():
+        yield 1
+        raise ValueError("bad document")
+
+    it = prefetch(broken(), 3)
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="bad document"):
+        next(it)
+    gen = prefetch(iter(range(10**9)), 5)  # closing stops an endless producer
+    assert next(gen) == 0
+    gen.close()

@@ -44,6 +44,7 @@ from hooklab.errors import ConfigError, DataError
 PRESETS: dict[str, float] = {"none": 0.0, "weak": 0.05, "strong": 0.25}
 
 SourceSpec = str | dict[str, Any] | list[str]
+_TOKENIZE_BATCH = 256  # documents per tokenizer call (the fast tokenizer parallelizes inside one)
 
 
 class DataConfig(BaseModel):
@@ -182,7 +183,7 @@ def _shuffled(items: Iterable[Any], buffer: int, rng: random.Random) -> Iterator
 
 # -- tokenizing and packing -----------------------------------------------------------------------
 def pack(docs: Iterable[str], tokenizer: Any, block_size: int, stride: int | None = None, *,
-         add_eos: bool = True, batch: int = 64) -> Iterator[tuple[list[int], list[int]]]:
+         add_eos: bool = True, batch: int = 256) -> Iterator[tuple[list[int], list[int]]]:
     """Tokenize ``docs`` (in batches) into one token stream and cut it into blocks.
 
     Yields ``(input_ids, labels)`` with ``labels`` shifted by one, starts ``0, stride, 2*stride...``
@@ -255,7 +256,7 @@ class ReplayMixer:
                 yield {"input_ids": ids, "labels": labels, "source": which,
                        "old_tokens": L if which == "old" else 0}, L
         elif cfg.unit == "tokens":
-            for chunk in iter(lambda: list(islice(docs, 64)), []):
+            for chunk in iter(lambda: list(islice(docs, _TOKENIZE_BATCH)), []):
                 for text, ids in zip(chunk, self.tokenizer(chunk, add_special_tokens=False, verbose=False)["input_ids"],
                                      strict=True):
                     yield {"text": text, "source": which, "n_tokens": len(ids)}, max(1, len(ids))
@@ -316,7 +317,7 @@ class ReplayMixer:
         docs = self._mixed_unbounded()
         n = 0
         total = self.total if cfg.budget == "fixed" else None
-        for chunk in iter(lambda: list(islice(docs, 64)), []):
+        for chunk in iter(lambda: list(islice(docs, _TOKENIZE_BATCH)), []):
             toks = self.tokenizer([d["text"] for d in chunk], add_special_tokens=False, verbose=False)["input_ids"]
             for d, t in zip(chunk, toks, strict=True):
                 t = [*t, eos] if eos is not None else list(t)

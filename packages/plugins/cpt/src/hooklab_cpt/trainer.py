@@ -81,6 +81,8 @@ class CPTConfig(BaseModel):
     save_every: int = Field(0, ge=0, description="checkpoint every N steps (0: only the final model)")
     keep_last: int | None = Field(None, ge=1, description="keep only the newest N checkpoints")
     resume: bool = Field(True, description="continue from the newest checkpoint in output_dir")
+    prefetch: int = Field(4, ge=0, description="optimizer steps of data prepared ahead in a background "
+                                               "thread, overlapping tokenization with training (0: off)")
     seed: int = 0
     progress: bool = True
 
@@ -180,6 +182,58 @@ def _accelerator(mixed_precision: str, cpu: bool) -> Any:
                               f"launch a new process for precision={mixed_precision!r}") from None
         AcceleratorState._reset_state(reset_partial_state=True)
         return Accelerator(mixed_precision=mixed_precision, cpu=cpu)
+
+
+class _Raised:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def prefetch(items: Any, size: int) -> Any:
+    """Iterate ``items`` in a background thread, ``size`` items ahead, in the same order.
+
+    The tokenizer releases the GIL, so the data path runs while the main thread trains. Errors in
+    the producer are raised in the consumer; closing the generator stops the producer.
+    """
+    import queue
+    import threading
+
+    if size <= 0:
+        yield from items
+        return
+    q: queue.Queue[Any] = queue.Queue(maxsize=size)
+    done, stop = object(), threading.Event()
+
+    def put(x: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for x in items:
+                if not put(x):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer
+            put(_Raised(exc))
+
+    thread = threading.Thread(target=work, name="hooklab-cpt-data", daemon=True)
+    thread.start()
+    try:
+        while True:
+            x = q.get()
+            if x is done:
+                return
+            if isinstance(x, _Raised):
+                raise x.exc
+            yield x
+    finally:
+        stop.set()
 
 
 def _truncate_jsonl(path: Path, step: int) -> None:
@@ -330,7 +384,7 @@ def train(config: CPTConfig | dict[str, Any]) -> CPTResult:
 
     bar = tqdm(total=max_steps, initial=start, disable=not (cfg.progress and main), desc="cpt",
                dynamic_ncols=True)
-    stream = mixer.iter(skip=consumed)
+    stream = prefetch(mixer.iter(skip=consumed), cfg.prefetch * per_step)
     rank, B = acc.process_index, cfg.batch_size
     losses: list[float] = []
     step = start
@@ -378,6 +432,7 @@ def train(config: CPTConfig | dict[str, Any]) -> CPTResult:
         elif ev.every and done % ev.every == 0 and done < max_steps:
             eval_point(done, "eval")
     bar.close()
+    stream.close()  # stops the prefetch thread
 
     eval_point(max_steps, "after")
     if main:
