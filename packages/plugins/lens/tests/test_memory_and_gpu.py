@@ -51,17 +51,19 @@ def test_cuda_bf16_long_prompt_matches_the_model_and_stays_small():
 
     model = tiny_model("qwen2", vocab_size=VOCAB, num_layers=4, hidden_size=256, max_positions=4096,
                        dtype=torch.bfloat16).to("cuda")
-    ids = torch.randint(3, VOCAB, (1, 2048), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(3, VOCAB, (1, 2048), generator=torch.Generator().manual_seed(0)).cuda()
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
     r = logit_lens(model, None, ids, topk=1, memory_budget="512MB")
     peak = torch.cuda.max_memory_allocated() - base
-    assert peak < 1.5 * 2**30  # [layers, tokens, vocab] in fp32 would be 5.8 GiB
+    assert peak < 1.5 * 2**30, peak / 2**30  # [layers, tokens, vocab] in fp32 would be 5.8 GiB
+    assert r.chunk[0] < 2048
     with torch.no_grad():
-        logits = model(ids[:, :256].cuda()).logits[0].float()
-    agree = (r.topk_ids[-1, :256, 0] == logits.argmax(-1).cpu().numpy()).mean()
-    assert agree > 0.98  # bf16 ties may flip a few argmaxes
+        logits = model(ids, logits_to_keep=256).logits[0].float()  # the last 256 positions
+    # the lens's top-1 is the model's top-1 up to bf16 rounding of near-equal logits
+    chosen = logits.gather(-1, torch.as_tensor(r.topk_ids[-1, -256:, :1], device="cuda"))[:, 0]
+    assert (chosen >= logits.max(-1).values - 0.02 * logits.abs().max(-1).values).all()
     assert np.nanmax(np.abs(r.kl[-1])) < 1e-3
 
 
@@ -76,7 +78,7 @@ def test_cuda_float32_equals_model_logits_on_every_family():
         model = tiny_model(family).to("cuda")
         r = logit_lens(model, None, ids, topk=3)
         with torch.no_grad():
-            logp = model(ids.cuda()).logits.float().log_softmax(-1)
-        top = logp.topk(3, dim=-1).indices.reshape(-1, 3).cpu().numpy()
-        assert (r.topk_ids[-1] == top).all(), family
+            logp = model(ids.cuda()).logits.float().log_softmax(-1).reshape(-1, 512).cpu()
+        assert (r.topk_ids[-1, :, 0] == logp.argmax(-1).numpy()).all(), family
+        np.testing.assert_allclose(r.topk_probs[-1], logp.exp().topk(3, dim=-1).values.numpy(), atol=1e-5)
         np.testing.assert_allclose(r.kl[-1], 0, atol=1e-4)
