@@ -31,7 +31,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import main  # noqa: E402
+from harness import main
 
 SHAPES = {
     "gpt2-small": ("gpt2", {"vocab_size": 50257, "hidden_size": 768, "num_layers": 12, "num_heads": 12,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hooklab_lens import logit_lens
 
 from hooklab.errors import DataError, HookPointError, ModelError
 from hooklab.models import hook_points
 from hooklab.testing import FAMILIES, tiny_model
-from hooklab_lens import logit_lens
 
 TEXT = "The logit lens decodes every layer of the model."
 
@@ -261,7 +261,7 @@ def test_position_out_of_range(tiny_tokenizer):
 def test_too_long_text_errors_or_truncates_with_a_warning():
     model = tiny_model("gpt2", max_positions=16)
     ids = torch.arange(3, 23).unsqueeze(0)
-    with pytest.raises(DataError, match="context is 16.*truncate=True"):
+    with pytest.raises(DataError, match=r"context is 16.*truncate=True"):
         logit_lens(model, None, ids)
     with pytest.warns(UserWarning, match="truncated to the last 16"):
         result = logit_lens(model, None, ids, truncate=True)

@@ -36,7 +36,6 @@ def lens_command(model: str, text: str, targets: tuple[str, ...], topk: int, poi
 
     from hooklab.errors import DataError
     from hooklab.models import load_model
-
     from hooklab_lens.lens import logit_lens
 
     for out in outs:

@@ -26,7 +26,6 @@ from typing import Any
 
 from hooklab.errors import DataError, HookPointError, ModelError
 from hooklab.models import hook_points
-
 from hooklab_lens.config import LensConfig
 from hooklab_lens.result import LensResult
 
@@ -58,7 +57,7 @@ def _to_id_lists(tokenizer: Any, inputs: Any) -> tuple[list[list[int]], bool]:
 
     if isinstance(inputs, str):
         inputs = [inputs]
-    if isinstance(inputs, dict) or hasattr(inputs, "keys") and "input_ids" in inputs:
+    if isinstance(inputs, dict) or (hasattr(inputs, "keys") and "input_ids" in inputs):
         ids = inputs["input_ids"]
         mask = inputs.get("attention_mask")
         ids = ids.tolist() if torch.is_tensor(ids) else list(ids)
@@ -465,7 +464,7 @@ def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_n
                 vmask = valid.repeat_interleave(g, 0)
                 rows = (np.asarray(group), slice(s, e))
 
-                def put(key: str, value: Any, *tail: int) -> None:
+                def put(key: str, value: Any, *tail: int, rows: Any = rows, t: int = t, g: int = g) -> None:
                     out[key][rows] = value.reshape(t, g, *tail).transpose(0, 1).cpu().numpy()
 
                 put("topk_ids", idx, k)

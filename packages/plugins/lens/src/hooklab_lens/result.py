@@ -95,7 +95,7 @@ class LensResult:
         """
         import pandas as pd
 
-        n_p, n, k = self.topk_ids.shape
+        n_p, n, _ = self.topk_ids.shape
         m = self.target_ids.shape[1]
         pidx = np.asarray(self.prompt_idx)
         pos = np.asarray(self.positions)
