@@ -10,7 +10,8 @@ class LensConfig(BaseModel):
 
     ``points``: ``"resid"``, ``"attn"``, ``"mlp"``, a comma-separated mix, or a list of hook-point
     names. ``targets``: tokens (strings or ids) whose rank/probability is reported instead of the
-    actual next token. ``memory_budget``: bytes the chunked unembedding may use at once.
+    actual next token. ``memory_budget``: bytes (or ``"512MB"``) the chunked unembedding may use at
+    once; ``None`` picks 256 MB on CPU, up to 2 GB on CUDA.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -19,5 +20,5 @@ class LensConfig(BaseModel):
     topk: int = Field(5, ge=1, le=1000)
     targets: str | int | list[str | int] | None = None
     positions: int | list[int] | None = None
-    memory_budget: int = Field(256 * 2**20, ge=2**20)
+    memory_budget: int | str | None = None
     truncate: bool = False

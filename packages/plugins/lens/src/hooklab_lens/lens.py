@@ -50,6 +50,15 @@ def _parse_budget(budget: int | str) -> int:
         raise DataError(f"memory_budget {budget!r} is not a size; use bytes or e.g. '512MB', '2GB'") from None
 
 
+def _default_budget(device: Any) -> int:
+    if device.type == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(min(2 * 2**30, free // 4))
+    return 256 * 2**20
+
+
 # -- inputs -------------------------------------------------------------------------------------
 def _to_id_lists(tokenizer: Any, inputs: Any) -> tuple[list[list[int]], bool]:
     """Turn text / ids / a batch into one list of token ids per prompt; True when it was text."""
@@ -404,7 +413,6 @@ class _Stats:
 def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_name: str,
                 targets: Any, topk: int, budget: int) -> dict[str, Any]:
     """Reduce every (point, row) to statistics, chunk by chunk. Returns numpy arrays [P, N, ...]."""
-    import numpy as np
     import torch
 
     n_rows = store[final_name].shape[0]
@@ -416,13 +424,15 @@ def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_n
     n_points = len(points)
     t_chunk, g_size = _plan(budget, dec.vocab, n_points, n_rows, extra)
     k = min(topk, dec.vocab)
+    # results stay on the device until the end: no host sync per chunk
+    dev = {"device": device}
     out = {
-        "topk_ids": np.zeros((n_points, n_rows, k), np.int64),
-        "topk_probs": np.zeros((n_points, n_rows, k), np.float32),
-        "target_rank": np.full((n_points, n_rows, n_t), -1, np.int64),
-        "target_logprob": np.full((n_points, n_rows, n_t), np.nan, np.float32),
-        "entropy": np.zeros((n_points, n_rows), np.float32),
-        "kl": np.zeros((n_points, n_rows), np.float32),
+        "topk_ids": torch.zeros((n_points, n_rows, k), dtype=torch.long, **dev),
+        "topk_probs": torch.zeros((n_points, n_rows, k), dtype=torch.float32, **dev),
+        "target_rank": torch.full((n_points, n_rows, n_t), -1, dtype=torch.long, **dev),
+        "target_logprob": torch.full((n_points, n_rows, n_t), math.nan, dtype=torch.float32, **dev),
+        "entropy": torch.zeros((n_points, n_rows), dtype=torch.float32, **dev),
+        "kl": torch.zeros((n_points, n_rows), dtype=torch.float32, **dev),
     }
     tgt_all = targets.to(device)
     stats = _Stats(k)
@@ -462,10 +472,10 @@ def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_n
                 del z
                 kl = (pfzf[:, None] - lse_f[:, None] - cross + lse.view(t, g)).clamp_(min=0)
                 vmask = valid.repeat_interleave(g, 0)
-                rows = (np.asarray(group), slice(s, e))
+                rows = (torch.tensor(group, device=device), slice(s, e))
 
                 def put(key: str, value: Any, *tail: int, rows: Any = rows, t: int = t, g: int = g) -> None:
-                    out[key][rows] = value.reshape(t, g, *tail).transpose(0, 1).cpu().numpy()
+                    out[key][rows] = value.reshape(t, g, *tail).transpose(0, 1).to(out[key].dtype)
 
                 put("topk_ids", idx, k)
                 put("topk_probs", (vals - lse[:, None]).exp(), k)
@@ -473,8 +483,9 @@ def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_n
                 put("target_logprob", torch.where(vmask, zt - lse[:, None], math.nan), n_t)
                 put("entropy", entropy)
                 put("kl", kl)
-    out["chunk"] = (t_chunk, g_size)
-    return out
+    result: dict[str, Any] = {key: value.cpu().numpy() for key, value in out.items()}
+    result["chunk"] = (t_chunk, g_size)
+    return result
 
 
 def logit_lens(
@@ -486,7 +497,7 @@ def logit_lens(
     topk: int = 5,
     targets: str | int | Sequence[str | int] | None = None,
     positions: int | Sequence[int] | None = None,
-    memory_budget: int | str = 256 * 2**20,
+    memory_budget: int | str | None = None,
     truncate: bool = False,
 ) -> LensResult:
     """Decode the residual stream at every hook point with the model's final norm and LM head.
@@ -503,7 +514,8 @@ def logit_lens(
         targets: token(s) whose rank/probability to report (each must be one token); ``None``
             means the actual next token (no target at a prompt's last position).
         positions: positions to decode (negative counts from the end); ``None`` = all.
-        memory_budget: bytes (or ``"512MB"``) the chunked unembedding may hold at once.
+        memory_budget: bytes (or ``"512MB"``) the chunked unembedding may hold at once;
+            ``None``: 256 MB on CPU, on CUDA 2 GB or a quarter of the free memory if less.
         truncate: keep the last ``context`` tokens of a too-long prompt (with a warning) instead
             of raising.
 
@@ -524,7 +536,8 @@ def logit_lens(
             raise DataError("no input: logit_lens(model, tokenizer, 'some text')")
     if not isinstance(topk, int) or topk < 1:
         raise DataError(f"topk must be a positive integer, got {topk!r}")
-    budget = _parse_budget(memory_budget)
+    param = next(model.parameters())
+    budget = _default_budget(param.device) if memory_budget is None else _parse_budget(memory_budget)
     dec = _Decoder(model)
     names = _expand_points(model, points)
     ids, _ = _to_id_lists(tokenizer, inputs)
@@ -537,7 +550,6 @@ def logit_lens(
     lengths = [len(r) for r in ids]
     sel = _select_positions(lengths, positions)
 
-    param = next(model.parameters())
     device = param.device
     n_b, width = len(ids), max(lengths)
     pad = getattr(getattr(model, "config", None), "pad_token_id", None)
