@@ -40,3 +40,8 @@ class LoraDPOConfig(DPOTrainConfig):
     lora: LoraOptions = Field(default_factory=LoraOptions)  # type: ignore[assignment]
     learning_rate: float = Field(5e-6, gt=0)
     merge: bool = Field(False, description="also save the base model with the adapter merged in")
+    gradient_checkpointing: bool = Field(
+        True, description="on by default for LoRA: activations dominate its memory, and the frozen base "
+        "needs no weight gradients, so the recompute costs less than in full fine-tuning")
+    base_bf16: bool | None = Field(
+        None, description="keep the frozen base weights in bf16 (default: when training in bf16)")

@@ -50,6 +50,15 @@ class LoraDPORun(DPORun):
         if isinstance(model, PeftModel):
             raise ConfigError("pass the base model: the LoRA trainer adds the adapter itself "
                               "(to continue an adapter, use resume)")
+        import torch
+
+        base_bf16 = self.config.base_bf16
+        if base_bf16 is None:
+            base_bf16 = self.use_bf16()
+        if base_bf16 and model.dtype == torch.float32:
+            # the base is frozen: no fp32 master weights needed. Half the weight memory and no
+            # per-step casts under autocast; the adapter stays fp32 (PEFT upcasts it)
+            model = model.to(torch.bfloat16)
         return model
 
     def trainer_kwargs(self) -> dict[str, Any]:

@@ -245,7 +245,8 @@ class DPORun:
 
     ``config`` is a :class:`DPOTrainConfig` or a mapping. Objects can replace what the config
     names: ``model``/``tokenizer``/``ref_model`` (already loaded), ``train_data``/``eval_data``
-    (datasets or lists of dicts), ``schedule`` (an object with ``lr(step)``).
+    (datasets or lists of dicts), ``schedule`` (an object with ``lr(step)``); ``callbacks`` are
+    extra ``transformers.TrainerCallback`` objects.
     """
 
     #: the registered trainer name (subclasses change it)
@@ -254,8 +255,9 @@ class DPORun:
 
     def __init__(self, config: DPOTrainConfig | dict[str, Any], *, model: Any = None, tokenizer: Any = None,
                  ref_model: Any = None, train_data: Any = None, eval_data: Any = None,
-                 schedule: Any = None) -> None:
+                 schedule: Any = None, callbacks: list[Any] | None = None) -> None:
         self.config = validate(self.config_class, config, where=f"trainer {self.name!r} config")
+        self._callbacks = list(callbacks or [])
         self._model, self._tokenizer, self._ref_model = model, tokenizer, ref_model
         self._train_data, self._eval_data, self._schedule = train_data, eval_data, schedule
         self.trainer: Any = None
@@ -324,16 +326,26 @@ class DPORun:
             train, held = split_pairs(train, cfg.eval_fraction, cfg.seed)
         return train, held, report
 
+    def on_cuda(self) -> bool:
+        import torch
+
+        return (self.config.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+
+    def use_bf16(self) -> bool:
+        """bf16 mixed precision: the config's choice, else on where the GPU supports it."""
+        import torch
+
+        if self.config.bf16 is not None:
+            return self.config.bf16
+        return self.on_cuda() and torch.cuda.is_bf16_supported()
+
     def trl_args(self, n_train: int) -> Any:
         """The ``trl.DPOConfig`` for this run."""
-        import torch
         from trl import DPOConfig
 
         cfg = self.config
-        bf16 = cfg.bf16
-        on_cuda = (cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
-        if bf16 is None:
-            bf16 = on_cuda and torch.cuda.is_bf16_supported()
+        bf16 = self.use_bf16()
+        on_cuda = self.on_cuda()
         kwargs: dict[str, Any] = dict(
             output_dir=cfg.output_dir, beta=cfg.beta, loss_type=cfg.loss_types(),
             label_smoothing=cfg.label_smoothing, learning_rate=cfg.learning_rate,
@@ -393,7 +405,7 @@ class DPORun:
         cls = _trl_trainer_class()
         try:
             trainer = cls(model=model, ref_model=ref, args=args, processing_class=tok, train_dataset=train_ds,
-                          callbacks=[progress], hl_cache=cache, hl_schedule=self._schedule or cfg.schedule,
+                          callbacks=[progress, *self._callbacks], hl_cache=cache, hl_schedule=self._schedule or cfg.schedule,
                           **self.trainer_kwargs())
         except (ValueError, KeyError) as exc:
             raise DataError(f"TRL could not prepare the run: {' '.join(str(exc).split())[:300]}") from exc
