@@ -72,9 +72,8 @@ def _seed_loader(scale: int):
 
 def _mixer(scale: int):
     def run():
-        from hooklab_cpt import ReplayMixer
-
         from hooklab.testing.models import tiny_tokenizer
+        from hooklab_cpt import ReplayMixer
 
         new, old = _corpus_files(scale)
         tok = tiny_tokenizer()
@@ -131,9 +130,8 @@ def _e2e(layers: int, hidden: int, batch: int, steps: int = 24):
     def run():
         import statistics
 
-        from hooklab_cpt import train
-
         from hooklab.testing.models import save_tiny
+        from hooklab_cpt import train
 
         new, old = _corpus_files(1)
         model = save_tiny("gpt2", Path(new).parent / "m", num_layers=layers, hidden_size=hidden)
@@ -165,6 +163,7 @@ if __name__ == "__main__":
             "seed-loader-10x": _with_result(_seed_loader(10)),
             "mixer-1x": _with_result(_mixer(1)),
             "mixer-10x": _with_result(_mixer(10)),
+            "mixer-30x": _with_result(_mixer(30)),
             "train-tiny": _with_result(_train(2, 64, 16)),
             "train-small": _with_result(_train(4, 256, 8)),
             "cpt-trainer-small": _with_result(_e2e(4, 256, 8)),

@@ -62,9 +62,8 @@ def main() -> None:
     args = ap.parse_args()
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from hooklab_cpt import ForgettingReport, train
-
     from hooklab.testing.models import corpus_documents, save_tiny
+    from hooklab_cpt import ForgettingReport, train
 
     work = Path(tempfile.mkdtemp(prefix="cpt_replay_"))
     d1 = corpus_documents()

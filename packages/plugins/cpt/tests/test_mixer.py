@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hooklab_cpt import ReplayMixer, pack
 
 import hooklab
 from hooklab.errors import ConfigError, DataError
+from hooklab_cpt import ReplayMixer, pack
 
 
 def _windows_ok(sources: list[str], r: float, window: int = 1000, tol: float = 0.005) -> float:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from conftest import hooklab_cmd, run_env, run_hooklab
-from hooklab_cpt import ForgettingReport, latest_checkpoint, train
-from hooklab_schedules import cosine_with_warmup
 
 import hooklab
+from hooklab_cpt import ForgettingReport, latest_checkpoint, train
+from hooklab_schedules import cosine_with_warmup
 
 
 def _metrics(run: Path) -> list[dict]:

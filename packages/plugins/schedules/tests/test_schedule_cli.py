@@ -42,6 +42,14 @@ def test_plot_reads_the_schedule_table_of_a_config_file(tmp_path) -> None:
     assert data["total_steps"] == 50 and max(data["lr"][30:]) == pytest.approx(5e-4)
 
 
+def test_plot_takes_total_steps_from_a_trainer_configs_max_steps(tmp_path) -> None:
+    cfg = tmp_path / "cpt.toml"
+    cfg.write_text('max_steps = 40\n[schedule]\nname = "cosine"\npeak_lr = 1e-3\nwarmup_steps = 4\n')
+    r = _hooklab("schedule", "plot", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["total_steps"] == 40
+
+
 @pytest.mark.parametrize("args,fragment", [
     (["--name", "cosine", "--set", "total_steps=10", "--set", "peak_lr=1e-3", "--set", "warmup_steps=20"],
      "longer than the run"),

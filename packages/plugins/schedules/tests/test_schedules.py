@@ -7,6 +7,9 @@ import subprocess
 import sys
 
 import pytest
+
+import hooklab
+from hooklab.errors import ConfigError
 from hooklab_schedules import (
     cosine_with_warmup,
     hf_optimizers,
@@ -18,9 +21,6 @@ from hooklab_schedules import (
     warmup_constant,
     wsd,
 )
-
-import hooklab
-from hooklab.errors import ConfigError
 
 
 def _seed_cosine(total_steps: int, warmup_steps: int, initial_lr: float, peak_lr: float) -> list[float]:

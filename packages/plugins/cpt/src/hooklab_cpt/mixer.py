@@ -44,7 +44,7 @@ from hooklab.errors import ConfigError, DataError
 PRESETS: dict[str, float] = {"none": 0.0, "weak": 0.05, "strong": 0.25}
 
 SourceSpec = str | dict[str, Any] | list[str]
-_TOKENIZE_BATCH = 256  # documents per tokenizer call (the fast tokenizer parallelizes inside one)
+_TOKENIZE_BATCH = 64  # documents per tokenizer call (the fast tokenizer parallelizes inside one)
 
 
 class DataConfig(BaseModel):
@@ -183,7 +183,7 @@ def _shuffled(items: Iterable[Any], buffer: int, rng: random.Random) -> Iterator
 
 # -- tokenizing and packing -----------------------------------------------------------------------
 def pack(docs: Iterable[str], tokenizer: Any, block_size: int, stride: int | None = None, *,
-         add_eos: bool = True, batch: int = 256) -> Iterator[tuple[list[int], list[int]]]:
+         add_eos: bool = True, batch: int = _TOKENIZE_BATCH) -> Iterator[tuple[list[int], list[int]]]:
     """Tokenize ``docs`` (in batches) into one token stream and cut it into blocks.
 
     Yields ``(input_ids, labels)`` with ``labels`` shifted by one, starts ``0, stride, 2*stride...``

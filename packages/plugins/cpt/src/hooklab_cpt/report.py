@@ -130,8 +130,8 @@ class ForgettingReport:
                         f"{f(p.new_loss):>9}  {f(p.new_ppl, '.2f'):>9}")
         s = self.summary()
         if s.get("old_loss_change") is not None or s.get("new_loss_change") is not None:
-            rows.append(f"change: D1 loss {f(s['old_loss_change'], '+.4f')} (forgetting), "
-                        f"D2 loss {f(s['new_loss_change'], '+.4f')} (learning)")
+            rows.append(f"change: D1 loss {f(s['old_loss_change'], '+.4f')} (old data; > 0 = forgetting), "
+                        f"D2 loss {f(s['new_loss_change'], '+.4f')} (new data)")
         return "\n".join(rows)
 
     def plot(self, path: str | Path | None = None) -> Any:

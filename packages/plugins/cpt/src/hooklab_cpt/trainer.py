@@ -257,11 +257,11 @@ def train(config: CPTConfig | dict[str, Any]) -> CPTResult:
     """
     import torch
     import torch.nn.functional as F
-    from hooklab_schedules import build_schedule, to_lambda_lr
     from safetensors.torch import load_model, save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from hooklab.config import validate
+    from hooklab_schedules import build_schedule, to_lambda_lr
 
     cfg = validate(CPTConfig, config, where="cpt config")
     if not cfg.data.block_size:
@@ -299,6 +299,9 @@ def train(config: CPTConfig | dict[str, Any]) -> CPTResult:
     if cfg.data.budget == "fixed":
         mixer._total = max_steps * per_step  # the compute budget fixes the stream's length
     schedule = build_schedule(dict(cfg.schedule), total_steps=max_steps)
+    if getattr(schedule, "total_steps", max_steps) != max_steps:
+        raise ConfigError(f"the schedule covers {schedule.total_steps} steps but max_steps is {max_steps}: "
+                          f"make them equal (or leave the schedule's total_steps out)")
 
     decay, no_decay = [], []
     for name, p in model.named_parameters():

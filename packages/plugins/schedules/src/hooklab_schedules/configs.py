@@ -176,6 +176,9 @@ def load_schedule(path: str | Path | None = None, overrides: list[str] | tuple[s
     if path is not None:
         data = load_config(path)
         if isinstance(data.get("schedule"), dict):
+            # a trainer config: its max_steps is the schedule's default length
+            if isinstance(data.get("max_steps"), int):
+                defaults.setdefault("total_steps", data["max_steps"])
             data = data["schedule"]
     data = apply_overrides(data, overrides)
     return build_schedule(data, **defaults)

@@ -248,7 +248,7 @@ class Plan:
         T = self.total_steps
         picks = {round(i * (T - 1) / max(1, rows - 1)) for i in range(rows)} | set(self._starts)
         picks |= {s - 1 for s in self._starts if s > 0}
-        width = len(str(T))
+        width = max(4, len(str(T)))
         lines = [f"{'step'.rjust(width)}  lr", f"{'-' * width}  {'-' * 12}"]
         lines += [f"{str(i).rjust(width)}  {self.lr(i):.6e}" for i in sorted(p for p in picks if 0 <= p < T)]
         return "\n".join(lines)
