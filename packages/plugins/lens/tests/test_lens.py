@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hooklab_lens import logit_lens
 
 from hooklab.errors import DataError, HookPointError, ModelError
 from hooklab.models import hook_points
 from hooklab.testing import FAMILIES, tiny_model
+from hooklab_lens import logit_lens
 
 TEXT = "The logit lens decodes every layer of the model."
 
@@ -297,3 +297,15 @@ def test_hooks_are_removed_even_on_error():
     with pytest.raises(ModelError):
         logit_lens(model, None, [[5, 6, 7]], points=["transformer.h.0.attn.attn_dropout", "layers.0"])
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
+@pytest.mark.slow
+def test_fused_reduction_gives_the_same_statistics(tiny_tokenizer):
+    """The opt-in torch.compile path (two passes over the logits) equals the default one."""
+    model = tiny_model("llama", vocab_size=2048, num_layers=2)
+    kw = {"points": "resid,attn", "topk": 3, "targets": [" the", " of"], "memory_budget": 300_000}
+    ref = logit_lens(model, tiny_tokenizer, [TEXT, "short"], **kw)
+    got = logit_lens(model, tiny_tokenizer, [TEXT, "short"], fused=True, **kw)
+    assert (got.topk_ids == ref.topk_ids).all() and (got.target_rank == ref.target_rank).all()
+    for name in ("topk_probs", "target_logprob", "entropy", "kl"):
+        np.testing.assert_allclose(getattr(got, name), getattr(ref, name), atol=1e-5, equal_nan=True)

@@ -46,9 +46,8 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 @pytest.mark.gpu
 @cuda
 def test_cuda_bf16_long_prompt_matches_the_model_and_stays_small():
-    from hooklab_lens import logit_lens
-
     from hooklab.testing import tiny_model
+    from hooklab_lens import logit_lens
 
     model = tiny_model("qwen2", vocab_size=VOCAB, num_layers=4, hidden_size=256, max_positions=4096,
                        dtype=torch.bfloat16).to("cuda")
@@ -71,9 +70,8 @@ def test_cuda_bf16_long_prompt_matches_the_model_and_stays_small():
 @pytest.mark.gpu
 @cuda
 def test_cuda_float32_equals_model_logits_on_every_family():
-    from hooklab_lens import logit_lens
-
     from hooklab.testing import FAMILIES, tiny_model
+    from hooklab_lens import logit_lens
 
     ids = torch.randint(3, 512, (2, 24), generator=torch.Generator().manual_seed(0))
     for family in FAMILIES:

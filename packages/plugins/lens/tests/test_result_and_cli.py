@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from hooklab_lens import logit_lens
 
 import hooklab
 from hooklab.errors import DataError
 from hooklab.testing import tiny_model
 from hooklab.testing.contracts import ProbeContract
+from hooklab_lens import logit_lens
 
 TEXT = "The logit lens decodes every layer of the model."
 

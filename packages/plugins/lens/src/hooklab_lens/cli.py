@@ -23,10 +23,11 @@ import click
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cpu).")
 @click.option("--dtype", default="auto", show_default=True, help="float32, bfloat16, float16 or auto.")
 @click.option("--memory-budget", default=None, help="Working memory of the chunked unembedding, e.g. 512MB (default: 256MB on CPU, up to 2GB on CUDA).")
+@click.option("--fused", is_flag=True, help="Reduce with a torch.compile-d kernel (faster on long inputs; compiles first).")
 @click.option("--truncate", is_flag=True, help="Keep the last context-length tokens of a too-long text instead of failing.")
 def lens_command(model: str, text: str, targets: tuple[str, ...], topk: int, points: str, position: int,
                  outs: tuple[str, ...], kind: str, fmt: str, device: str | None, dtype: str,
-                 memory_budget: str | None, truncate: bool) -> None:
+                 memory_budget: str | None, fused: bool, truncate: bool) -> None:
     """Logit lens of MODEL (local path or hub id) on TEXT: the top-1 token after every layer.
 
     Prints the table of the seed (point -> top-1 token, probability, rank of the next token or
@@ -45,7 +46,7 @@ def lens_command(model: str, text: str, targets: tuple[str, ...], topk: int, poi
         raise DataError("TEXT is empty; give some text to look at")
     mdl, tok = load_model(model, dtype=dtype, device=device)
     result = logit_lens(mdl, tok, text, points=points, topk=topk, targets=list(targets) or None,
-                        memory_budget=memory_budget, truncate=truncate)
+                        memory_budget=memory_budget, truncate=truncate, fused=fused)
     for out in outs:
         p = Path(out)
         if p.suffix.lower() in {".html", ".htm", ".png", ".svg", ".pdf"}:

@@ -22,3 +22,4 @@ class LensConfig(BaseModel):
     positions: int | list[int] | None = None
     memory_budget: int | str | None = None
     truncate: bool = False
+    fused: bool = False

@@ -410,8 +410,39 @@ class _Stats:
         return torch.cat(cols, -1).round_().long() + 1
 
 
+def _reduce(z: Any, zt: Any, pf: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """Every per-row statistic in expressions a compiler fuses into two passes over ``z``.
+
+    ``z`` [t*g, V] position-major logits, ``zt`` [t*g, M] target logits, ``pf`` [t, V] final
+    probabilities. Returns (max, argmax, log-sum-exp, rank [t*g, M], entropy, KL cross term).
+    """
+    import torch
+
+    t = pf.shape[0]
+    m, arg = z.max(-1, keepdim=True)
+    e = torch.exp(z - m)
+    s = e.sum(-1)
+    ez = (e * z).sum(-1)
+    rank = (z.unsqueeze(1) > zt.unsqueeze(-1)).sum(-1) + 1
+    cross = (pf.unsqueeze(1) * z.view(t, -1, z.shape[-1])).sum(-1).view(-1)
+    lse = m.squeeze(-1) + s.log()
+    return m, arg, lse, rank, lse - ez / s, cross
+
+
+_FUSED: Any = None
+
+
+def _fused_reduce() -> Any:
+    global _FUSED
+    if _FUSED is None:
+        import torch
+
+        _FUSED = torch.compile(_reduce, dynamic=True)
+    return _FUSED
+
+
 def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_name: str,
-                targets: Any, topk: int, budget: int) -> dict[str, Any]:
+                targets: Any, topk: int, budget: int, fused: bool = False) -> dict[str, Any]:
     """Reduce every (point, row) to statistics, chunk by chunk. Returns numpy arrays [P, N, ...]."""
     import torch
 
@@ -458,18 +489,29 @@ def _decode_all(dec: _Decoder, store: dict[str, Any], points: list[str], final_n
                 rows_n = t * g
                 z = dec(h, out=stats.buffer("logits", rows_n, dec.vocab, device))  # [t*g, V] float32
                 del h
-                vals, idx = z.max(-1, keepdim=True) if k == 1 else z.topk(k, dim=-1)
-                p, lse = stats.softmax(z, (vals[:, :1], idx[:, :1]), out=stats.buffer("probs", rows_n, dec.vocab, device))
-                if pf is None:  # group 0 starts with the final layer
-                    pf = p.view(t, g, -1)[:, 0].clone()
-                    lse_f = lse.view(t, g)[:, 0].clone()
-                    pfzf = _rowdot(pf, z.view(t, g, -1)[:, 0])
                 zt = z.gather(-1, safe_tgt.repeat_interleave(g, 0))  # [t*g, M]
-                rank = stats.rank(z, zt)
-                entropy = lse - _rowdot(p, z)
-                del p
-                cross = torch.bmm(z.view(t, g, -1), pf.unsqueeze(2)).view(t, g)  # sum_v p_final * z
+                need_final = pf is None  # then group 0 starts with the final layer
+                if fused:
+                    if need_final:
+                        pf, lse_f = stats.softmax(z.view(t, g, -1)[:, 0].contiguous())
+                        pfzf = _rowdot(pf, z.view(t, g, -1)[:, 0])
+                    vals, idx, lse, rank, entropy, cross = _fused_reduce()(z, zt, pf)
+                    if k > 1:
+                        vals, idx = z.topk(k, dim=-1)
+                else:
+                    vals, idx = z.max(-1, keepdim=True) if k == 1 else z.topk(k, dim=-1)
+                    p, lse = stats.softmax(z, (vals[:, :1], idx[:, :1]),
+                                           out=stats.buffer("probs", rows_n, dec.vocab, device))
+                    if need_final:
+                        pf = p.view(t, g, -1)[:, 0].clone()
+                        lse_f = lse.view(t, g)[:, 0].clone()
+                        pfzf = _rowdot(pf, z.view(t, g, -1)[:, 0])
+                    rank = stats.rank(z, zt)
+                    entropy = lse - _rowdot(p, z)
+                    del p
+                    cross = torch.bmm(z.view(t, g, -1), pf.unsqueeze(2)).view(t, g)  # sum_v p_final * z
                 del z
+                cross = cross.view(t, g)
                 kl = (pfzf[:, None] - lse_f[:, None] - cross + lse.view(t, g)).clamp_(min=0)
                 vmask = valid.repeat_interleave(g, 0)
                 rows = (torch.tensor(group, device=device), slice(s, e))
@@ -499,6 +541,7 @@ def logit_lens(
     positions: int | Sequence[int] | None = None,
     memory_budget: int | str | None = None,
     truncate: bool = False,
+    fused: bool = False,
 ) -> LensResult:
     """Decode the residual stream at every hook point with the model's final norm and LM head.
 
@@ -518,6 +561,8 @@ def logit_lens(
             ``None``: 256 MB on CPU, on CUDA 2 GB or a quarter of the free memory if less.
         truncate: keep the last ``context`` tokens of a too-long prompt (with a warning) instead
             of raising.
+        fused: reduce each chunk with one ``torch.compile``-d kernel (two passes over the logits
+            instead of about eight). Opt-in: the first call compiles (tens of seconds on CPU).
 
     Returns:
         A :class:`~hooklab_lens.result.LensResult`.
@@ -569,7 +614,7 @@ def logit_lens(
 
     store = _capture(model, names, batch.to(device), mask.to(device), flat.to(device))
     final_name = f"layers.{hook_points(model).num_layers - 1}"
-    stats = _decode_all(dec, store, names, final_name, tgt, topk, budget)
+    stats = _decode_all(dec, store, names, final_name, tgt, topk, budget, fused)
     del store
     return LensResult(
         points=names,
