@@ -9,6 +9,8 @@ Variants (each in its own process; setup — building the random model — is un
                  the GEMM alone.
 * ``hooklab``    ``hooklab_lens.logit_lens(..., points="layers.*", topk=1)`` — also computes
                  probabilities, entropy and KL to the final layer for every cell.
+* ``hooklab-fused``  the same with ``fused=True`` (one torch.compile-d reduction; compiled in the
+                 untimed setup, as a warm process would have it).
 * ``tl4``        TransformerLens 4: ``TransformerBridge.boot_transformers(..., hf_model=model)``,
                  ``run_with_cache``, ``accumulated_resid(apply_ln=True)``, unembed, softmax.
                  (``accumulated_resid`` has one more row, the embeddings.)
@@ -20,7 +22,7 @@ sees hooklab's (see docs/lens.md) and pass it as ``--python``. Without them, the
     python benchmarks/bench_lens.py --set T=128                    # CPU, GPT-2-small shape
     python benchmarks/bench_lens.py --set T=1024 --repeat 1
     python benchmarks/bench_lens.py --set device=cuda --set dtype=bfloat16 --set shape=qwen2-0.5b \\
-        --set T=2048 --only floor,seed-loop,hooklab                # GPU, Qwen2-0.5B shape
+        --set T=2048 --only floor,seed-loop,hooklab,hooklab-fused  # GPU, Qwen2-0.5B shape
 """
 
 from __future__ import annotations
@@ -128,10 +130,24 @@ def hooklab(p):
     from hooklab_lens import logit_lens
 
     model, ids = _setup(p)
-    budget = p.get("budget", "256MB" if ids.device.type == "cpu" else "1GB")
+    budget = p.get("budget")  # None: the library's default (256MB on CPU, up to 2GB on CUDA)
 
     def run():
         r = logit_lens(model, None, ids, points="layers.*", topk=1, memory_budget=budget)
+        return {"rows": int(r.topk_ids.shape[0] * r.topk_ids.shape[1]), "chunk": "x".join(map(str, r.chunk))}
+
+    return run
+
+
+def hooklab_fused(p):
+    from hooklab_lens import logit_lens
+
+    model, ids = _setup(p)
+    budget = p.get("budget")
+    logit_lens(model, None, ids[:, :64], points="layers.*", topk=1, memory_budget=budget, fused=True)  # compile
+
+    def run():
+        r = logit_lens(model, None, ids, points="layers.*", topk=1, memory_budget=budget, fused=True)
         return {"rows": int(r.topk_ids.shape[0] * r.topk_ids.shape[1]), "chunk": "x".join(map(str, r.chunk))}
 
     return run
@@ -200,7 +216,8 @@ def nnsight(p):
 
 
 if __name__ == "__main__":
-    main("lens", {"floor": floor, "seed-loop": seed_loop, "hooklab": hooklab, "tl4": tl4, "nnsight": nnsight},
+    main("lens", {"floor": floor, "seed-loop": seed_loop, "hooklab": hooklab, "hooklab-fused": hooklab_fused,
+                  "tl4": tl4, "nnsight": nnsight},
          baseline="floor", params={"T": 128, "shape": "gpt2-small", "device": "cpu", "dtype": "float32"},
          repeat=2,
          notes="Full lens: every block output x every position, top-1 + rank of the next token "
