@@ -30,12 +30,14 @@ def test_registered_as_a_trainer_with_the_shared_cli(hooklab_plugins) -> None:
 
 
 def test_lora_options_are_validated() -> None:
-    with pytest.raises(hooklab.ConfigError, match="lora.rank: unknown option"):
+    with pytest.raises(hooklab.ConfigError, match=r"lora\.rank: unknown option"):
         hooklab.get("trainer", "dpo-peft-lora", model="m", lora={"rank": 8})
 
 
 def test_learns_the_synthetic_task(tiny_path, pairs, lora_config, tmp_path) -> None:
-    res = LoraDPORun(lora_config(tiny_path, tmp_path / "run"), train_data=pairs[0], eval_data=pairs[1]).train()
+    # checkpointing (the LoRA default) only saves memory; off here to keep the CPU test short
+    res = LoraDPORun(lora_config(tiny_path, tmp_path / "run", gradient_checkpointing=False), train_data=pairs[0],
+                     eval_data=pairs[1]).train()
     assert res.before.reference == "adapter-disabled"
     assert res.before.ties == len(pairs[1]) and res.before.accuracy_ties_half == 0.5  # chance
     assert res.after.accuracy >= 0.8 and res.after.mean_margin > 0
@@ -77,6 +79,24 @@ def test_one_copy_of_the_base_weights_in_memory(tiny_path, pairs, lora_config, t
     assert lora > 0 and total == sum(p.numel() for p in base.parameters())
     assert len(storages) == len(list(trainer.model.parameters())) - _tied(trainer.model)
     assert res.after is not None and res.after.reference == "adapter-disabled"
+
+
+def test_the_memory_check_finds_a_second_copy(tiny_path, pairs, lora_config, tmp_path) -> None:
+    """Control: the full trainer with reference="copy" keeps a second base copy, and the check above sees it."""
+    from transformers import PreTrainedModel
+
+    from hooklab_dpo_trl.trainer import DPORun
+
+    gc.collect()
+    before = {id(o) for o in gc.get_objects() if isinstance(o, PreTrainedModel)}
+    cfg = lora_config(tiny_path, tmp_path / "full", max_steps=1, reference="copy", save_final=False, evaluate=False)
+    cfg.pop("lora")
+    run = DPORun(cfg, train_data=pairs[0][:16])
+    run.train()
+    policy_storages = {p.untyped_storage().data_ptr() for p in run.trainer.model.parameters()}
+    outside = [m for m in _base_models_alive(before)
+               if not {p.untyped_storage().data_ptr() for p in m.parameters()} <= policy_storages]
+    assert any(m is run.trainer.ref_model for m in outside)
 
 
 def _tied(model) -> int:

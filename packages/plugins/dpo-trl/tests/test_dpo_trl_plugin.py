@@ -26,6 +26,7 @@ def test_trainer_is_registered_with_its_config(hooklab_plugins) -> None:
 
 def test_cli_verbs_are_registered_once() -> None:
     from click.testing import CliRunner
+
     from hooklab_cli.main import _add_plugin_commands, cli
 
     _add_plugin_commands()

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from hooklab.errors import ConfigError
-from hooklab_dpo_trl.trainer import DPORun
-
 from hooklab_dpo_peft.config import LoraDPOConfig
+from hooklab_dpo_trl.trainer import DPORun
 
 
 class LoraDPORun(DPORun):

@@ -40,7 +40,7 @@ def model_fingerprint(model: Any, *, skip: tuple[str, ...] = ("lora_",)) -> str:
         norm = name.replace("base_model.model.", "").replace(".base_layer", "")
         t = tensor.detach()
         h.update(f"{norm}|{t.dtype}|{tuple(t.shape)}".encode())
-        if t.dtype in (torch.bfloat16, torch.float16) or not t.dtype.is_floating_point and t.dtype != torch.bool:
+        if t.dtype in (torch.bfloat16, torch.float16) or (not t.dtype.is_floating_point and t.dtype != torch.bool):
             t = t.to(torch.float32) if t.dtype.is_floating_point else t.to(torch.int64)
         h.update(t.contiguous().cpu().numpy().tobytes())
     return h.hexdigest()

@@ -32,7 +32,6 @@ from typing import Any
 
 from hooklab.config import validate
 from hooklab.errors import ConfigError, DataError, ModelError
-
 from hooklab_dpo_trl.config import DPOTrainConfig
 from hooklab_dpo_trl.data import DataReport, load_pairs, split_pairs, validate_pairs
 from hooklab_dpo_trl.refcache import RefLogpCache, cache_key, dataset_fingerprint, model_fingerprint
