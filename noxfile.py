@@ -166,3 +166,19 @@ def bench(session: nox.Session) -> None:
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("bench_*.py"))
     for script in scripts:
         session.run("python", script, env=ENV)
+
+
+@nox.session
+def quickstart(session: nox.Session) -> None:
+    """Everything installed together, then `hooklab quickstart --fast` (offline, CPU; the report is
+    quickstart-out/report.html). Pass options after `--`, e.g. `nox -s quickstart -- --out other`
+    or `-- --full` for the full-size run."""
+    _install(session, *PACKAGES.values())
+    args = list(session.posargs)
+    if "--full" in args:
+        args.remove("--full")
+    else:
+        args.insert(0, "--fast")
+    if "--out" not in args:
+        args += ["--out", "quickstart-out"]
+    session.run("hooklab", "quickstart", *args, env=ENV)
