@@ -50,7 +50,7 @@ class QuickstartConfig(BaseModel):
     cpt_steps: int = Field(150, ge=1, description="continued-pretraining steps per replay setting")
     cpt_replays: list[float] = Field(default_factory=lambda: [0.0, 0.05])
     eval_blocks: int = Field(32, ge=1, description="held-out blocks per corpus in the forgetting report")
-    lens_prompt: str = "The for statement is used to iterate over the elements of a sequence"
+    lens_prompt: str = 'The "if" statement is used for conditional execution:'
     capture_texts: int = Field(24, ge=1)
     pairs: int = Field(64, ge=4, description="preference pairs (training + held-out)")
     held_out: int = Field(16, ge=2)

@@ -131,8 +131,8 @@ def write_report(result: Any, cfg: QuickstartConfig) -> Path:
     acc = ln["final_top1_next_token_accuracy"]
     section("lens", (
         f"<p>Prompt: <code>{_e(ln['prompt'])}</code> ({ln['tokens']} tokens). Each layer's residual stream "
-        f"decoded with the final norm and the unembedding (hooklab-lens). The seed's terminal view for the last "
-        f"position:</p><pre>{_e(ln['table'])}</pre>"
+        f"decoded with the final norm and the unembedding (hooklab-lens). The seed's terminal view for the "
+        f"second-to-last position, with the rank and probability of the token that actually follows:</p><pre>{_e(ln['table'])}</pre>"
         + (f"<p>At the last layer the top-1 token is the actual next token at {_pct(acc)} of the positions.</p>"
            if acc is not None else "")
         + "".join(_img(p, k) for k, p in ln["images"].items())

@@ -261,7 +261,7 @@ def step_lens(ctx: Context) -> dict[str, Any]:
     bar = ctx.bar(6, "3/8 logit lens", "file")
     res = logit_lens(model, tok, ctx.config.lens_prompt, points="resid", topk=5)
     bar.update(1)
-    table = res.table()
+    table = res.table(position=-2)  # the last position with a next token: shows its rank too
     (folder / "table.txt").write_text(table + "\n")
     res.save(folder / "lens.parquet")
     bar.update(1)
