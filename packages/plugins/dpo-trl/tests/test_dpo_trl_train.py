@@ -137,3 +137,22 @@ def test_unknown_schedule_names_the_available_ones(tiny_path, pairs, fast_config
     cfg = fast_config(tiny_path, tmp_path / "s", max_steps=1, evaluate=False, schedule="no-such-plan")
     with pytest.raises(UnknownComponentError, match="no-such-plan"):
         DPORun(cfg, train_data=pairs[0][:16]).train()
+
+
+def test_an_explicit_reference_model_is_precomputed_and_used_for_evaluation(tiny_path, tiny_shape, pairs,
+                                                                           fast_config, tmp_path) -> None:
+    from hooklab.models import load_model
+    from hooklab.testing.models import save_tiny
+    from hooklab_dpo_trl.rewards import reward_accuracy
+
+    ref_path = save_tiny("qwen2", tmp_path / "ref", seed=1, **tiny_shape)
+    cfg = fast_config(tiny_path, tmp_path / "run", max_steps=1, ref_model=str(ref_path), save_final=False)
+    run = DPORun(cfg, train_data=pairs[0][:16], eval_data=pairs[1][:8])
+    res = run.train()
+    assert run.trainer.ref_model is None  # precomputed: the reference weights were let go
+    assert res.ref_cache["misses"] == 1
+    policy, tok = load_model(str(tiny_path))
+    ref, _ = load_model(str(ref_path))
+    expected = reward_accuracy(policy, tok, pairs[1][:8], ref_model=ref, beta=cfg.get("beta", 0.1), max_length=64)
+    assert res.before.reference == "model" and res.before.ties == 0
+    assert res.before.mean_margin == pytest.approx(expected.mean_margin, abs=1e-4)

@@ -419,19 +419,18 @@ class DPORun:
         before = after = None
         ref_eval = None
         if cfg.evaluate and held is not None and len(held):
-            ref_for_eval = ref if ref is not None and not args.precompute_ref_log_probs else None
-            if ref_for_eval is None and cfg.ref_model and self._ref_model is None:
-                ref_for_eval = self.reference_model(policy)
             kw = {"batch_size": cfg.eval_batch_size, "max_length": cfg.max_length}
-            if ref_for_eval is None and not _is_peft(policy):
+            if ref is not None:  # an explicit reference (live, or used for the precompute)
+                ref_eval = reference_logps(policy, tok, held, ref_model=_to(ref, policy), **kw)
+            elif not _is_peft(policy):
                 # the reference is the initial policy: its numbers, computed now, are the reference
                 c, r, _ = reference_logps(policy, tok, held, ref_model=policy, **kw)
                 ref_eval = (c, r, "initial-policy")
-            else:
-                ref_eval = reference_logps(policy, tok, held, ref_model=_to(ref_for_eval, policy), **kw)
-            if ref_for_eval is not None and ref_for_eval is not ref:
-                del ref_for_eval
+            else:  # LoRA: the adapter disabled
+                ref_eval = reference_logps(policy, tok, held, **kw)
             before = reward_accuracy(policy, tok, held, beta=cfg.beta, ref=ref_eval, **kw)
+        if args.precompute_ref_log_probs:
+            ref = None  # nothing needs the reference weights any more
 
         try:
             out = trainer.train(resume_from_checkpoint=resume)
