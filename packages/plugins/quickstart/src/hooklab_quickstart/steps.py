@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -348,6 +349,14 @@ def _pair_documents() -> list[dict[str, str]]:
     return [{"id": n, "content": topics[n]} for n in names[:: max(1, len(names) // 40)][:40]]
 
 
+_HEADING = re.compile(r"([*~=^-])\1{3,}")  # reST heading underlines ("*****", "~~~~")
+
+
+def _prose(sentence: str) -> bool:
+    """A sentence of running text: 40-220 characters, no heading underline."""
+    return 40 <= len(sentence) <= 220 and not _HEADING.search(sentence)
+
+
 def step_prefgen(ctx: Context) -> dict[str, Any]:
     """Preference pairs with the local backend on hooklab-tiny.
 
@@ -388,7 +397,7 @@ def step_prefgen(ctx: Context) -> dict[str, Any]:
         for chunk in chunk_text(" ".join(art["content"].split()), 200, 600, clean=False):
             sents = split_sentences(chunk)
             candidates += [(art["id"], a, b) for a, b in itertools.pairwise(sents)  # b follows a
-                           if 40 <= len(a) <= 220 and 40 <= len(b) <= 220]
+                           if _prose(a) and _prose(b)]
     rng.shuffle(candidates)
     seen, picked = set(), []
     for art_id, a, b in candidates:
