@@ -71,32 +71,40 @@ def _req_name(req: str) -> str:
 
 def _first_party_closure(paths: list[Path], extras: tuple[str, ...] = ("test",)) -> list[Path]:
     """``paths`` plus every first-party package they need (dependencies and the given extras),
-    recursively: those are installed from this checkout, never looked up on an index."""
+    recursively, dependencies first: those are installed from this checkout, never looked up on an
+    index."""
     local = _local_dists()
-    seen: dict[Path, None] = {}
-    todo = list(paths)
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen[path] = None
+    order: list[Path] = []
+    visiting: set[Path] = set()
+
+    def visit(path: Path) -> None:
+        if path in order or path in visiting:
+            return
+        visiting.add(path)
         proj = _project(path)
         reqs = list(proj.get("dependencies", []))
         for extra in extras:
             reqs += proj.get("optional-dependencies", {}).get(extra, [])
-        todo += [local[_req_name(r)] for r in reqs if _req_name(r) in local]
-    return list(seen)
+        for r in reqs:
+            if _req_name(r) in local:
+                visit(local[_req_name(r)])
+        order.append(path)
+
+    for p in paths:
+        visit(p)
+    return order
 
 
 def _install(session: nox.Session, *paths: Path, torch: bool = True) -> None:
+    """torch first, then first-party packages one by one in dependency order (pip does not let an
+    editable path satisfy another local package's requirement in a single call)."""
     if torch:
         session.install(TORCH)
     core = ROOT / "packages/core"
-    args: list[str] = ["-e", _spec(core, "testing")]
+    session.install("-e", _spec(core, "testing"), "pytest-timeout")
     for p in _first_party_closure([*paths]):
         if p != core:
-            args += ["-e", _spec(p, "test")]
-    session.install(*args, "pytest-timeout")
+            session.install("-e", _spec(p, "test"))
 
 
 def _has_cuda() -> bool:
@@ -147,10 +155,9 @@ def notorch(session: nox.Session) -> None:
     transformers: proves the OpenAI path (backend, runner, journal, prefgen, CLI) needs neither."""
     pkgs = [ROOT / "packages/core", ROOT / "packages/cli", ROOT / "packages/plugins/openai",
             ROOT / "packages/plugins/prefgen"]
-    args: list[str] = []
-    for p in pkgs:
-        args += ["-e", _spec(p, "test")]
-    session.install(*args, "pytest-timeout")
+    session.install("pytest-timeout")
+    for p in pkgs:  # dependencies first, one by one (see _install)
+        session.install("-e", _spec(p, "test"))
     session.run("python", "-c", "import importlib.util as u, sys; bad = [m for m in ('torch', "
                 "'transformers') if u.find_spec(m)]; sys.exit(f'installed: {bad}' if bad else 0)")
     session.run("pytest", str(ROOT / "packages/core/tests/test_llm.py"),
