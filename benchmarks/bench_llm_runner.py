@@ -82,9 +82,8 @@ def seed_threads(p):
 
 
 def _hooklab(p, journal: bool):
-    from hooklab_openai.backend import OpenAIBackend
-
     from hooklab.llm import BatchRunner, LLMRequest
+    from hooklab_openai.backend import OpenAIBackend
 
     url = _server(p["delay"])
     reqs = [LLMRequest.chat(t, json_mode=True, max_tokens=2000, temperature=0.7) for t in _prompts(p["n"])]

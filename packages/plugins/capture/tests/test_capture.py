@@ -7,12 +7,12 @@ import json
 import pyarrow.parquet as pq
 import pytest
 import torch
-from hooklab_capture.capture import Activations, capture, load_capture, read_settings, shard_files
 
 import hooklab
 from hooklab.errors import DataError, HookPointError, ModelError
 from hooklab.hooks import list_hooks
 from hooklab.testing import FAMILIES, tiny_model
+from hooklab_capture.capture import Activations, capture, load_capture, read_settings, shard_files
 
 POINTS = ["embed", "layers.*", "layers.0.attn", "layers.1.mlp", "final_norm"]
 

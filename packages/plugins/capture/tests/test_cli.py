@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from hooklab_capture.capture import load_capture, read_settings
 
 CLI = [sys.executable, "-m", "hooklab_cli"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hooklab_capture.capture import capture, check_device_dtype, load_capture
 
 from hooklab.hooks import list_hooks
 from hooklab.testing import tiny_model
+from hooklab_capture.capture import capture, check_device_dtype, load_capture
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

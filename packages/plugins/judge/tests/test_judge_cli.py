@@ -40,9 +40,8 @@ class ScriptedJudgePlugin:
 
 @pytest.fixture
 def cli(hooklab_plugins):
-    from hooklab_judge.cli import judge
-
     from hooklab_cli.main import cli as root
+    from hooklab_judge.cli import judge
 
     root.add_command(judge)
     hooklab_plugins.register(ScriptedJudgePlugin(), name="scripted-judge")

@@ -4,12 +4,12 @@ chat template, JSON handling, errors."""
 from __future__ import annotations
 
 import pytest
-from hooklab_local.backend import LocalBackend, render_prompt
 
 import hooklab
 from hooklab.errors import ModelError
 from hooklab.llm import BatchRunner, LLMRequest
 from hooklab.testing import tiny_model, tiny_tokenizer
+from hooklab_local.backend import LocalBackend, render_prompt
 
 
 class CountingBackend(LocalBackend):

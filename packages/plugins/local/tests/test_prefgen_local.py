@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
-from hooklab_local.backend import LocalBackend, render_prompt
 
 from hooklab.testing import tiny_model, tiny_tokenizer
+from hooklab_local.backend import LocalBackend, render_prompt
 
 prefgen = pytest.importorskip("hooklab_prefgen.pipeline")
 

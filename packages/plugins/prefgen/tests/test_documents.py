@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from hooklab_prefgen.documents import load_documents
 
 from hooklab.errors import DataError
+from hooklab_prefgen.documents import load_documents
 
 
 def test_the_seed_shape(sample_docs):

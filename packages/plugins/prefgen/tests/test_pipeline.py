@@ -6,12 +6,12 @@ import json
 
 import pytest
 from conftest import good_llm, triples_for
-from hooklab_prefgen.documents import load_documents
-from hooklab_prefgen.pipeline import PrefgenConfig, build_chunks, build_requests, run_prefgen
 
 import hooklab
 from hooklab.errors import ConfigError, DataError
 from hooklab.testing import Reply
+from hooklab_prefgen.documents import load_documents
+from hooklab_prefgen.pipeline import PrefgenConfig, build_chunks, build_requests, run_prefgen
 
 
 def config(openai_server, sample_docs, out, **kw):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hooklab_prefgen.text import chunk_text, clean_text, split_sentences, text_stats
 
 
