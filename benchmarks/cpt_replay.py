@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -27,18 +26,9 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 
 def stdlib_source_docs(limit_chars: int) -> list[str]:
     """Source files of a few stdlib packages (one document per file), about ``limit_chars``."""
-    lib = Path(sysconfig.get_paths()["stdlib"])
-    docs, total = [], 0
-    for pkg in ("json", "email", "http", "asyncio", "concurrent", "logging", "xml", "urllib",
-                "importlib", "unittest"):
-        for f in sorted((lib / pkg).rglob("*.py")):
-            text = f.read_text(encoding="utf-8", errors="replace")
-            if len(text) > 500:
-                docs.append(text)
-                total += len(text)
-            if total >= limit_chars:
-                return docs
-    return docs
+    from hooklab.testing.models import stdlib_source_documents
+
+    return stdlib_source_documents(limit_chars)
 
 
 def write_jsonl(path: Path, docs: list[str]) -> str:

@@ -47,6 +47,31 @@ def corpus_documents() -> list[str]:
     return [topics[k] for k in sorted(topics)]
 
 
+#: Standard-library packages whose source files make a second local corpus, far from the prose of
+#: ``pydoc_data.topics`` (a strong distribution shift for continued-pretraining experiments).
+STDLIB_PACKAGES: tuple[str, ...] = ("json", "email", "http", "asyncio", "concurrent", "logging", "xml",
+                                    "urllib", "importlib", "unittest")
+
+
+def stdlib_source_documents(limit_chars: int = 900_000, packages: tuple[str, ...] = STDLIB_PACKAGES) -> list[str]:
+    """Python source files (over 500 characters) of ``packages`` in the standard library, one
+    document per file in a fixed order, stopping once about ``limit_chars`` characters are in."""
+    import sysconfig
+
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    docs: list[str] = []
+    total = 0
+    for pkg in packages:
+        for f in sorted((lib / pkg).rglob("*.py")):
+            text = f.read_text(encoding="utf-8", errors="replace")
+            if len(text) > 500:
+                docs.append(text)
+                total += len(text)
+            if total >= limit_chars:
+                return docs
+    return docs
+
+
 @functools.lru_cache(maxsize=8)
 def _trained_tokenizer_json(vocab_size: int) -> str:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

@@ -64,27 +64,16 @@ def default_cache_root() -> Path:
 
 # -- the corpora ----------------------------------------------------------------------------------
 
-STDLIB_PACKAGES = ("json", "email", "http", "asyncio", "concurrent", "logging", "xml", "urllib",
-                   "importlib", "unittest")
+from hooklab.testing.models import STDLIB_PACKAGES  # noqa: E402 - the corpus the cpt benchmark uses too
 
 
 def stdlib_sources(limit_chars: int = 900_000) -> list[str]:
     """D2: Python source files of a few standard-library packages (one document per file, about
     ``limit_chars`` characters). Local, offline, and a strong shift from D1's prose, so forgetting
     shows (the corpus of ``benchmarks/cpt_replay.py``)."""
-    import sysconfig
+    from hooklab.testing.models import stdlib_source_documents
 
-    lib = Path(sysconfig.get_paths()["stdlib"])
-    docs, total = [], 0
-    for pkg in STDLIB_PACKAGES:
-        for f in sorted((lib / pkg).rglob("*.py")):
-            text = f.read_text(encoding="utf-8", errors="replace")
-            if len(text) > 500:
-                docs.append(text)
-                total += len(text)
-            if total >= limit_chars:
-                return docs
-    return docs
+    return stdlib_source_documents(limit_chars, STDLIB_PACKAGES)
 
 
 def write_corpora(ctx: Context) -> dict[str, str]:
