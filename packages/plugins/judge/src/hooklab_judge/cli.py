@@ -72,6 +72,20 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "judge"
 
 
+def _run_judges(judges: list[Any], ask: Any, out: Path, prefix: str) -> list[Any]:
+    """Run ``ask(judge)`` for each judge with a progress line; save its results
+    (``PREFIX-<judge>.jsonl``) and run statistics (``stats-<judge>.json``) under ``out``."""
+    results = []
+    for j in judges:
+        j.progress = _progress(j.name)
+        res = ask(j)
+        res.save(out / f"{prefix}-{_slug(j.name)}.jsonl")
+        click.echo(f"{j.name}: {j.stats.summary()}", err=True)
+        (out / f"stats-{_slug(j.name)}.json").write_text(json.dumps(j.stats.to_dict(), indent=2) + "\n")
+        results.append(res)
+    return results
+
+
 def _build_judges(specs: tuple[str, ...], config_path: str | None, overrides: tuple[str, ...],
                   base_url: str | None, concurrency: int | None, rpm: float | None, out: Path,
                   **judge_options: Any) -> list[Any]:
@@ -222,14 +236,7 @@ def pairwise_cmd(pairs_path: str, judge_specs: tuple[str, ...], out_dir: str, ba
     out.mkdir(parents=True, exist_ok=True)
     judges = _build_judges(judge_specs, config_path, overrides, base_url, concurrency, rpm, out,
                            order=order, seed=seed, family=family)
-    results = []
-    for j in judges:
-        j.progress = _progress(j.name)
-        res = j.pairwise(items)
-        res.save(out / f"verdicts-{_slug(j.name)}.jsonl")
-        click.echo(f"{j.name}: {j.stats.summary()}", err=True)
-        (out / f"stats-{_slug(j.name)}.json").write_text(json.dumps(j.stats.to_dict(), indent=2) + "\n")
-        results.append(res)
+    results = _run_judges(judges, lambda j: j.pairwise(items), out, "verdicts")
     rep = _write_report(out, results)
     click.echo(rep.table())
     final = results[0] if len(results) == 1 else majority_vote(results)
@@ -288,14 +295,7 @@ def score_cmd(answers_path: str, judge_specs: tuple[str, ...], out_dir: str, bas
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     judges = _build_judges(judge_specs, config_path, tuple(extra), base_url, concurrency, rpm, out)
-    results = []
-    for j in judges:
-        j.progress = _progress(j.name)
-        res = j.score(items)
-        res.save(out / f"scores-{_slug(j.name)}.jsonl")
-        click.echo(f"{j.name}: {j.stats.summary()}", err=True)
-        (out / f"stats-{_slug(j.name)}.json").write_text(json.dumps(j.stats.to_dict(), indent=2) + "\n")
-        results.append(res)
+    results = _run_judges(judges, lambda j: j.score(items), out, "scores")
     rep = _write_report(out, results)
     click.echo(rep.table())
     if groups is not None:
